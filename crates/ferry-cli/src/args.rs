@@ -1,0 +1,117 @@
+//! The `ferry` command line (a stable contract: see DESIGN.md).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "ferry", version, about = "Ferry: background sync for offline-first data")]
+pub struct Cli {
+    /// Where Ferry keeps its database (default: the platform's data dir).
+    #[arg(long, global = true, env = "FERRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep sign-in tokens in this private (0600) file instead of the OS
+    /// keyring; for headless machines without a Secret Service.
+    #[arg(long, global = true, env = "FERRY_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Set the backend server.
+    Init {
+        #[arg(long)]
+        server: String,
+    },
+    /// Sign in (the password is read from standard input, never stored).
+    Login {
+        #[arg(long)]
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Sign out and forget the tokens; queued changes are kept.
+    Logout,
+    /// Create or replace a record with a JSON object.
+    Put { entity: String, id: String, json: String },
+    /// Merge fields into a record (a null field removes it).
+    Patch { entity: String, id: String, json: String },
+    /// Delete a record.
+    Delete { entity: String, id: String },
+    /// Print a record's fields as JSON.
+    Get {
+        entity: String,
+        id: String,
+        /// Wrap the fields with version, updated time and pending changes.
+        #[arg(long)]
+        meta: bool,
+    },
+    /// List the records of an entity.
+    List {
+        entity: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bulk create/replace from JSON lines {"entity","id","data"}, in one transaction.
+    Import { file: PathBuf },
+    /// One full cycle (push all, then pull all); exit 0 only if nothing is left.
+    Sync,
+    /// Show what is queued, failed, in conflict, and when Ferry last synced.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show queued changes, oldest first.
+    Queue {
+        #[arg(long)]
+        json: bool,
+        /// pending, failed or conflict
+        #[arg(long)]
+        state: Option<String>,
+        /// Start after this outbox position (for paging).
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Show open conflicts, or (--history) how conflicts were settled.
+    Conflicts {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        history: bool,
+    },
+    /// Settle an open conflict.
+    Resolve {
+        conflict_id: String,
+        /// The side to keep (for every field not picked with --field).
+        #[arg(long)]
+        keep: Option<String>,
+        /// Pick one field's side: NAME=local or NAME=remote. Repeatable.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+    },
+    /// Queue a losing local version from the resolution history again.
+    Restore { history_id: i64 },
+    /// Send a failed change again.
+    Retry {
+        mutation_id: Option<String>,
+        #[arg(long, conflicts_with = "mutation_id")]
+        all: bool,
+    },
+    /// Drop a failed change (the record returns to the server's version).
+    Discard { mutation_id: String },
+    /// Show or set the conflict policy of an entity.
+    Policy {
+        entity: String,
+        /// lww, server-wins, client-wins, merge or manual
+        policy: Option<String>,
+    },
+    /// Stop syncing until `ferry resume`.
+    Pause,
+    Resume,
+    /// Sync in the background until SIGTERM or SIGINT.
+    Daemon,
+}

@@ -1,0 +1,143 @@
+//! Output: `--json` is one JSON document on stdout; the rest is for people.
+
+use anyhow::Result;
+use ferry_engine::model::ago;
+use ferry_engine::resolve::format_time;
+use ferry_engine::{ConflictView, Fields, QueueItem, ResolutionEntry, Status};
+use serde_json::Value;
+
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn now() -> i64 {
+    ferry_engine::clock::local_now_ms()
+}
+
+pub fn status(s: &Status, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(s);
+    }
+    println!("state:      {}", s.state.as_str());
+    println!("server:     {}", s.server.as_deref().unwrap_or("(none: run `ferry init --server URL`)"));
+    println!("user:       {}", s.user.as_deref().unwrap_or("(not signed in)"));
+    println!("pending:    {}", s.pending + s.in_flight);
+    println!("failed:     {}", s.failed);
+    println!("conflicts:  {}", s.conflicts);
+    match s.last_sync_at {
+        Some(t) => println!("last sync:  {} ({})", format_time(t), ago(now() - t)),
+        None => println!("last sync:  never"),
+    }
+    if let Some(t) = s.next_retry_at {
+        println!("next retry: {}", format_time(t));
+    }
+    if let Some(e) = &s.last_error {
+        println!("last error: {e}");
+    }
+    Ok(())
+}
+
+pub fn records(rows: &[(String, Fields)], as_json: bool) -> Result<()> {
+    if as_json {
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|(id, data)| serde_json::json!({"id": id, "data": data}))
+            .collect();
+        return json(&v);
+    }
+    for (id, data) in rows {
+        println!("{id}\t{}", Value::Object(data.clone()));
+    }
+    Ok(())
+}
+
+pub fn queue(items: &[QueueItem], as_json: bool, limit: u32) -> Result<()> {
+    if as_json {
+        return json(&items);
+    }
+    if items.is_empty() {
+        println!("nothing queued");
+        return Ok(());
+    }
+    println!("{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  last error", "seq", "mutation", "state", "op", "record", "attempts");
+    for i in items {
+        println!(
+            "{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  {}",
+            i.seq,
+            i.mutation_id,
+            i.state.as_str(),
+            i.op,
+            format!("{}/{}", i.entity, i.record_id),
+            i.attempts,
+            i.last_error.as_deref().unwrap_or("")
+        );
+    }
+    if items.len() as u32 >= limit {
+        if let Some(last) = items.last() {
+            println!("… more: ferry queue --after {}", last.seq);
+        }
+    }
+    Ok(())
+}
+
+fn show(v: &Option<Fields>) -> String {
+    match v {
+        Some(f) => Value::Object(f.clone()).to_string(),
+        None => "(deleted)".into(),
+    }
+}
+
+pub fn conflicts(items: &[ConflictView], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(&items);
+    }
+    if items.is_empty() {
+        println!("no open conflicts");
+        return Ok(());
+    }
+    for c in items {
+        println!("conflict {}  {}/{}", c.id, c.entity, c.record_id);
+        println!("  base:   {}", show(&c.base));
+        println!("  local:  {}  (edited {})", show(&c.local), format_time(c.local_edited_at));
+        println!("  remote: {}  (edited {} by {})", show(&c.remote), format_time(c.remote_edited_at), c.remote_edited_by);
+        println!("  differs: {}", c.differing_fields.join(", "));
+        println!("  settle: ferry resolve {} --keep local|remote [--field NAME=local|remote]", c.id);
+    }
+    Ok(())
+}
+
+pub fn history(items: &[ResolutionEntry], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(&items);
+    }
+    if items.is_empty() {
+        println!("no resolutions yet");
+        return Ok(());
+    }
+    for h in items {
+        println!(
+            "{:<6} {}  {}/{}  {} kept ({}): {}{}",
+            h.id,
+            format_time(h.at),
+            h.entity,
+            h.record_id,
+            h.winner,
+            h.policy.as_str(),
+            h.reason,
+            if h.restorable { format!("  [restore: ferry restore {}]", h.id) } else { String::new() }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! Ferry's sync engine.
+//!
+//! Local writes go into a durable SQLite outbox (one transaction with the
+//! record), a background loop pushes them to the server with retry and
+//! backoff, pulls what others changed, and settles conflicts by policy or
+//! parks them for the user. The engine knows nothing of any GUI: the desktop
+//! app and the `ferry` CLI both drive this facade.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ferry_engine::EngineError> {
+//! use ferry_engine::{Engine, EngineConfig};
+//! let engine = Engine::open(EngineConfig::new("/tmp/ferry-data"))?;
+//! engine.init("http://127.0.0.1:8080").await?;
+//! engine.login("mentor", "secret").await?;
+//! let mut data = serde_json::Map::new();
+//! data.insert("title".into(), "Visit".into());
+//! engine.put("activity", "a1", data)?;
+//! engine.sync_once().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod clock;
+mod error;
+pub mod model;
+pub mod resolve;
+mod state;
+pub mod store;
+mod sync;
+pub mod transport;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_protocol::Op;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+pub use auth::TokenStoreChoice;
+pub use error::{EngineError, Result};
+pub use model::*;
+use state::Inner;
+use store::{Store, WriteOp};
+
+/// How to open an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Holds `ferry.db` and small lock/signal files. Never tokens.
+    pub data_dir: PathBuf,
+    pub token_store: TokenStoreChoice,
+    /// Pending items and no progress for this long = *stalled*.
+    pub stall_after: Duration,
+    /// How often to pull when nothing else happens (a stored setting, if
+    /// any, overrides it).
+    pub pull_interval: Duration,
+    /// Most mutations per push request.
+    pub batch_max_count: usize,
+    /// Most payload bytes per push request (approximate).
+    pub batch_max_bytes: usize,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EngineConfig { data_dir: data_dir.into(), ..Default::default() }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            data_dir: PathBuf::from("."),
+            token_store: TokenStoreChoice::Keyring,
+            stall_after: Duration::from_secs(15 * 60),
+            pull_interval: Duration::from_secs(60),
+            batch_max_count: 1000,
+            batch_max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The sync engine. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the data dir and its database.
+    pub fn open(config: EngineConfig) -> Result<Engine> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| EngineError::io(format!("cannot create data dir {}", config.data_dir.display()), e))?;
+        let store = Store::open(&config.data_dir.join("ferry.db"))?;
+        Ok(Engine { inner: Arc::new(Inner::new(config, store)?) })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.config.data_dir
+    }
+
+    // ------------------------------------------------------------ account
+
+    /// Sets the backend. Checks it answers when it can, but an unreachable
+    /// server is not an error (offline-first); the result says whether it was
+    /// reached.
+    pub async fn init(&self, server_url: &str) -> Result<bool> {
+        self.inner.init(server_url).await
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> Result<()> {
+        self.inner.login(user, password).await
+    }
+
+    /// Signs out here and revokes the sign-in on the server when reachable.
+    /// Queued changes stay queued.
+    pub async fn logout(&self) -> Result<()> {
+        self.inner.logout().await
+    }
+
+    pub fn server(&self) -> Result<Option<String>> {
+        self.inner.store.setting("server")
+    }
+
+    pub fn user(&self) -> Result<Option<String>> {
+        self.inner.store.setting("user")
+    }
+
+    // ------------------------------------------------------------ writes
+
+    /// Creates or replaces a record. Returns the mutation id once the change
+    /// is durable in the outbox.
+    pub fn put(&self, entity: &str, id: &str, data: Fields) -> Result<Uuid> {
+        self.write(entity, id, Op::Upsert, Some(data))
+    }
+
+    /// Merges fields into a record (`null` removes a field).
+    pub fn patch(&self, entity: &str, id: &str, fields: Fields) -> Result<Uuid> {
+        self.write(entity, id, Op::Patch, Some(fields))
+    }
+
+    pub fn delete(&self, entity: &str, id: &str) -> Result<Uuid> {
+        self.write(entity, id, Op::Delete, None)
+    }
+
+    fn write(&self, entity: &str, id: &str, op: Op, payload: Option<Fields>) -> Result<Uuid> {
+        let w = WriteOp { entity: entity.into(), record_id: id.into(), op, payload };
+        let id = self.inner.store.write(&w, self.inner.clock.now_ms(), clock::local_now_ms())?;
+        self.inner.local_write_done();
+        Ok(id)
+    }
+
+    /// Many creates/replaces in one transaction: all or nothing.
+    pub fn put_many(&self, items: Vec<(String, String, Fields)>) -> Result<usize> {
+        let writes: Vec<WriteOp> = items
+            .into_iter()
+            .map(|(entity, record_id, data)| WriteOp { entity, record_id, op: Op::Upsert, payload: Some(data) })
+            .collect();
+        let n = self.inner.store.write_many(&writes, self.inner.clock.now_ms(), clock::local_now_ms())?;
+        self.inner.local_write_done();
+        Ok(n)
+    }
+
+    // ------------------------------------------------------------ reads
+
+    pub fn get(&self, entity: &str, id: &str) -> Result<Option<LocalRecord>> {
+        self.inner.store.get(entity, id)
+    }
+
+    pub fn list(&self, entity: &str, offset: u64, limit: u64) -> Result<Vec<(String, Fields)>> {
+        self.inner.store.list(entity, offset, limit)
+    }
+
+    /// One page of the outbox after position `after_seq` (keyset paging).
+    pub fn queue(&self, state: Option<MutationState>, after_seq: Option<i64>, limit: u32) -> Result<Vec<QueueItem>> {
+        self.inner.store.queue(state, after_seq, limit)
+    }
+
+    pub fn conflicts(&self) -> Result<Vec<ConflictView>> {
+        self.inner.store.open_conflicts()
+    }
+
+    /// Resolutions, newest first.
+    pub fn history(&self, limit: u32) -> Result<Vec<ResolutionEntry>> {
+        self.inner.store.history(limit)
+    }
+
+    /// Sync runs, newest first.
+    pub fn sync_runs(&self, limit: u32) -> Result<Vec<SyncRun>> {
+        self.inner.store.sync_runs(limit)
+    }
+
+    // ------------------------------------------------------------ decisions
+
+    /// Settles an open conflict as the user chose; the result is queued like
+    /// any write.
+    pub fn resolve(&self, conflict_id: &str, choice: Resolution) -> Result<()> {
+        self.inner.resolve_manually(conflict_id, &choice)?;
+        self.inner.local_write_done();
+        Ok(())
+    }
+
+    pub fn retry(&self, mutation_id: &str) -> Result<()> {
+        self.inner.store.retry(mutation_id)?;
+        self.inner.local_write_done();
+        self.inner.urgent();
+        Ok(())
+    }
+
+    pub fn retry_all(&self) -> Result<u64> {
+        let n = self.inner.store.retry_all()?;
+        self.inner.local_write_done();
+        self.inner.urgent();
+        Ok(n)
+    }
+
+    pub fn discard(&self, mutation_id: &str) -> Result<()> {
+        self.inner.store.discard(mutation_id)?;
+        self.inner.local_write_done();
+        Ok(())
+    }
+
+    /// Queues a resolution's losing local value again, as a new edit.
+    pub fn restore(&self, history_id: i64) -> Result<Uuid> {
+        let (entity, record_id, local) = self.inner.store.take_restorable(history_id)?;
+        match local {
+            Some(data) => self.put(&entity, &record_id, data),
+            None => self.delete(&entity, &record_id),
+        }
+    }
+
+    pub fn set_policy(&self, entity: &str, policy: ConflictPolicy) -> Result<()> {
+        ferry_protocol::validate_entity(entity).map_err(EngineError::Invalid)?;
+        self.inner.store.set_setting(&format!("policy.{entity}"), policy.as_str())
+    }
+
+    pub fn policy(&self, entity: &str) -> Result<ConflictPolicy> {
+        self.inner.policy(entity)
+    }
+
+    /// Entities with a policy other than the default.
+    pub fn policies(&self) -> Result<Vec<(String, ConflictPolicy)>> {
+        Ok(self
+            .inner
+            .store
+            .settings_with_prefix("policy.")?
+            .into_iter()
+            .filter_map(|(e, p)| ConflictPolicy::parse(&p).map(|p| (e, p)))
+            .collect())
+    }
+
+    pub fn set_pull_interval(&self, every: Duration) -> Result<()> {
+        self.inner.store.set_setting("pull_interval_ms", &every.as_millis().to_string())?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    pub fn pull_interval(&self) -> Duration {
+        self.inner.pull_interval()
+    }
+
+    // ------------------------------------------------------------ sync
+
+    /// One full cycle now: push everything, then pull everything.
+    pub async fn sync_once(&self) -> Result<SyncReport> {
+        self.inner.cycle().await
+    }
+
+    /// The background loop: sleeps until a local write (from this or another
+    /// process), a timer, a connectivity change or "sync now", and syncs.
+    /// Returns when `shutdown` completes.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        sync::run_loop(self.inner.clone(), shutdown).await
+    }
+
+    /// Sync at once, skipping any backoff wait.
+    pub fn sync_now(&self) {
+        self.inner.urgent();
+    }
+
+    /// The network came back (or changed): retry at once.
+    pub fn connectivity_changed(&self) {
+        self.inner.urgent();
+    }
+
+    pub fn set_paused(&self, paused: bool) -> Result<()> {
+        self.inner.set_paused(paused)
+    }
+
+    // ------------------------------------------------------------ status
+
+    pub fn status(&self) -> Status {
+        self.inner.status_tx.borrow().clone()
+    }
+
+    /// Recomputes status from the database (counts may have been changed by
+    /// another process) and returns it.
+    pub fn refresh_status(&self) -> Status {
+        self.inner.publish();
+        self.status()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Status> {
+        self.inner.status_tx.subscribe()
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events_tx.subscribe()
+    }
+
+    /// Estimated server-minus-local clock offset, ms.
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.inner.clock.offset_ms()
+    }
+}

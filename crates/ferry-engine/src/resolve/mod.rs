@@ -1,0 +1,300 @@
+//! Conflict resolution: what each policy decides, the three-way merge, and
+//! building the record a user picked field by field. Pure functions: the
+//! engine feeds them the base, local and remote values and stores the result.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::model::{ConflictPolicy, Fields, Resolution, Side};
+
+/// One side of a conflict: its value (`None` = deleted) and when it was edited
+/// (server clock, ms).
+#[derive(Debug, Clone, Copy)]
+pub struct Version<'a> {
+    pub value: Option<&'a Fields>,
+    pub edited_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Take the server's version; local edits are superseded.
+    Remote,
+    /// Upload the local version on top of the server's.
+    Local,
+    /// Upload this merged value (`None`: deleted).
+    Merged(Option<Fields>),
+    /// Park the conflict for the user.
+    Park,
+}
+
+impl Decision {
+    pub fn winner(&self) -> &'static str {
+        match self {
+            Decision::Remote => "remote",
+            Decision::Local => "local",
+            Decision::Merged(_) => "merged",
+            Decision::Park => "user",
+        }
+    }
+}
+
+/// The local edit wins last-write-wins only if it was made strictly later;
+/// ties go to the server (every client then agrees on the outcome).
+pub fn local_is_later(local: Version<'_>, remote: Version<'_>) -> bool {
+    local.edited_at > remote.edited_at
+}
+
+/// What `policy` decides, and why (for the history).
+pub fn decide(
+    policy: ConflictPolicy,
+    base: Option<&Fields>,
+    local: Version<'_>,
+    remote: Version<'_>,
+) -> (Decision, String) {
+    let lww_reason = |local_wins: bool| {
+        format!(
+            "{} edit made later ({} vs {})",
+            if local_wins { "local" } else { "remote" },
+            fmt_time(if local_wins { local.edited_at } else { remote.edited_at }),
+            fmt_time(if local_wins { remote.edited_at } else { local.edited_at }),
+        )
+    };
+    match policy {
+        ConflictPolicy::ServerWins => (Decision::Remote, "policy server-wins".into()),
+        ConflictPolicy::ClientWins => (Decision::Local, "policy client-wins".into()),
+        ConflictPolicy::Manual => (Decision::Park, "policy manual: waiting for the user".into()),
+        ConflictPolicy::Lww => {
+            let l = local_is_later(local, remote);
+            (if l { Decision::Local } else { Decision::Remote }, lww_reason(l))
+        }
+        ConflictPolicy::Merge => match (local.value, remote.value) {
+            (Some(l), Some(r)) => {
+                let merged = merge3(base, l, r, local_is_later(local, remote));
+                let reason = "three-way merge of fields; fields changed on both sides went to the later edit".to_string();
+                if &merged == r {
+                    (Decision::Remote, reason)
+                } else if &merged == l {
+                    (Decision::Local, reason)
+                } else {
+                    (Decision::Merged(Some(merged)), reason)
+                }
+            }
+            // Delete versus edit has no fields to merge: whole-record lww.
+            _ => {
+                let l = local_is_later(local, remote);
+                (
+                    if l { Decision::Local } else { Decision::Remote },
+                    format!("delete versus edit, merged as lww: {}", lww_reason(l)),
+                )
+            }
+        },
+    }
+}
+
+/// Three-way merge by top-level field: a field changed on one side only takes
+/// that side's value; a field changed on both sides to different values takes
+/// the later edit's (`local_later`). An absent field is a value too (removed).
+pub fn merge3(base: Option<&Fields>, local: &Fields, remote: &Fields, local_later: bool) -> Fields {
+    let empty = Fields::new();
+    let base = base.unwrap_or(&empty);
+    let keys: BTreeSet<&String> = base.keys().chain(local.keys()).chain(remote.keys()).collect();
+    let mut out = Fields::new();
+    for k in keys {
+        let (b, l, r) = (base.get(k), local.get(k), remote.get(k));
+        let pick: Option<&Value> = if l == r {
+            l
+        } else if l == b {
+            r
+        } else if r == b {
+            l
+        } else if local_later {
+            l
+        } else {
+            r
+        };
+        if let Some(v) = pick {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Top-level fields whose values differ between the two sides, sorted.
+pub fn differing_fields(local: Option<&Fields>, remote: Option<&Fields>) -> Vec<String> {
+    let empty = Fields::new();
+    let (l, r) = (local.unwrap_or(&empty), remote.unwrap_or(&empty));
+    let keys: BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+    keys.into_iter().filter(|k| l.get(*k) != r.get(*k)).cloned().collect()
+}
+
+/// Builds the record the user chose: `keep` for everything (default: remote),
+/// then each per-field pick. `None` = the record is deleted.
+pub fn apply_choice(local: Option<&Fields>, remote: Option<&Fields>, choice: &Resolution) -> Result<Option<Fields>, String> {
+    let side = |s: Side| match s {
+        Side::Local => local,
+        Side::Remote => remote,
+    };
+    let keep = choice.keep.unwrap_or(Side::Remote);
+    if choice.fields.is_empty() {
+        return Ok(side(keep).cloned());
+    }
+    let mut out = side(keep).cloned().unwrap_or_default();
+    for (field, pick) in &choice.fields {
+        let in_either = local.is_some_and(|l| l.contains_key(field)) || remote.is_some_and(|r| r.contains_key(field));
+        if !in_either {
+            return Err(format!("field {field:?} is in neither version; see `ferry conflicts` for the fields"));
+        }
+        match side(*pick).and_then(|f| f.get(field)) {
+            Some(v) => {
+                out.insert(field.clone(), v.clone());
+            }
+            None => {
+                out.remove(field);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+fn fmt_time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime_like(t)
+}
+
+/// RFC 3339 in UTC, seconds precision, without extra dependencies.
+fn humantime_like(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+pub fn format_time(ms: i64) -> String {
+    fmt_time(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn f(v: Value) -> Fields {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn time_format() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(1_700_000_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn merge_keeps_disjoint_changes() {
+        let base = f(json!({"a": 1, "b": 1}));
+        let local = f(json!({"a": 2, "b": 1}));
+        let remote = f(json!({"a": 1, "b": 3, "c": 4}));
+        assert_eq!(merge3(Some(&base), &local, &remote, false), f(json!({"a": 2, "b": 3, "c": 4})));
+    }
+
+    #[test]
+    fn merge_overlap_goes_to_later_edit() {
+        let base = f(json!({"a": 1}));
+        let local = f(json!({"a": 2}));
+        let remote = f(json!({"a": 3}));
+        assert_eq!(merge3(Some(&base), &local, &remote, true), f(json!({"a": 2})));
+        assert_eq!(merge3(Some(&base), &local, &remote, false), f(json!({"a": 3})));
+    }
+
+    #[test]
+    fn merge_respects_removed_fields() {
+        let base = f(json!({"a": 1, "b": 2}));
+        let local = f(json!({"a": 1}));
+        let remote = f(json!({"a": 5, "b": 2}));
+        assert_eq!(merge3(Some(&base), &local, &remote, false), f(json!({"a": 5})));
+    }
+
+    #[test]
+    fn lww_ties_go_to_server() {
+        let l = f(json!({"x": 1}));
+        let r = f(json!({"x": 2}));
+        let (d, _) = decide(
+            ConflictPolicy::Lww,
+            None,
+            Version { value: Some(&l), edited_at: 10 },
+            Version { value: Some(&r), edited_at: 10 },
+        );
+        assert_eq!(d, Decision::Remote);
+    }
+
+    #[test]
+    fn choice_per_field() {
+        let l = f(json!({"a": 1, "b": 1, "only_local": true}));
+        let r = f(json!({"a": 2, "b": 2}));
+        let mut c = Resolution { keep: Some(Side::Remote), ..Default::default() };
+        c.fields.insert("a".into(), Side::Local);
+        c.fields.insert("only_local".into(), Side::Local);
+        assert_eq!(apply_choice(Some(&l), Some(&r), &c).unwrap(), Some(f(json!({"a": 1, "b": 2, "only_local": true}))));
+        c.fields.insert("nope".into(), Side::Local);
+        assert!(apply_choice(Some(&l), Some(&r), &c).is_err());
+        let keep_local = Resolution { keep: Some(Side::Local), ..Default::default() };
+        assert_eq!(apply_choice(None, Some(&r), &keep_local).unwrap(), None);
+    }
+
+    fn small_map() -> impl Strategy<Value = Fields> {
+        prop::collection::btree_map("[a-d]", prop::option::of(0i64..3), 0..4).prop_map(|m| {
+            m.into_iter().filter_map(|(k, v)| v.map(|v| (k, json!(v)))).collect()
+        })
+    }
+
+    proptest! {
+        /// Against a simple model: each field ends as the only side that
+        /// changed it, or the later side when both did.
+        #[test]
+        fn merge_matches_model(base in small_map(), local in small_map(), remote in small_map(), later in any::<bool>()) {
+            let m = merge3(Some(&base), &local, &remote, later);
+            for k in ["a", "b", "c", "d"] {
+                let (b, l, r) = (base.get(k), local.get(k), remote.get(k));
+                let expect = if l == b { r } else if r == b { l } else if l == r { l } else if later { l } else { r };
+                prop_assert_eq!(m.get(k), expect, "field {}", k);
+            }
+        }
+
+        /// Merging is symmetric when the tie-break is swapped with the sides.
+        #[test]
+        fn merge_is_symmetric(base in small_map(), local in small_map(), remote in small_map(), later in any::<bool>()) {
+            prop_assert_eq!(merge3(Some(&base), &local, &remote, later), merge3(Some(&base), &remote, &local, !later));
+        }
+
+        /// If only one side changed anything, the merge is exactly that side.
+        #[test]
+        fn merge_one_sided(base in small_map(), other in small_map(), later in any::<bool>()) {
+            prop_assert_eq!(merge3(Some(&base), &base, &other, later), other.clone());
+            prop_assert_eq!(merge3(Some(&base), &other, &base, later), other);
+        }
+
+        /// The resolver's decisions against a model of each policy.
+        #[test]
+        fn decisions_match_model(l in small_map(), r in small_map(), lt in 0i64..5, rt in 0i64..5, ldel in any::<bool>(), rdel in any::<bool>()) {
+            let lv = if ldel { None } else { Some(&l) };
+            let rv = if rdel { None } else { Some(&r) };
+            let local = Version { value: lv, edited_at: lt };
+            let remote = Version { value: rv, edited_at: rt };
+            prop_assert_eq!(decide(ConflictPolicy::ServerWins, None, local, remote).0, Decision::Remote);
+            prop_assert_eq!(decide(ConflictPolicy::ClientWins, None, local, remote).0, Decision::Local);
+            prop_assert_eq!(decide(ConflictPolicy::Manual, None, local, remote).0, Decision::Park);
+            let lww = decide(ConflictPolicy::Lww, None, local, remote).0;
+            prop_assert_eq!(lww, if lt > rt { Decision::Local } else { Decision::Remote });
+        }
+    }
+}

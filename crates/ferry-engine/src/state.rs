@@ -1,0 +1,395 @@
+//! The engine's shared state and the operations that change who we talk to
+//! (init, login, logout), plus status publishing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch, Notify};
+
+use crate::auth::{AuthError, Session};
+use crate::clock::{local_now_ms, ServerClock};
+use crate::error::{EngineError, Result};
+use crate::model::*;
+use crate::resolve;
+use crate::store::Store;
+use crate::transport::Transport;
+use crate::EngineConfig;
+
+/// What the loop knows that the database does not.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RunState {
+    pub syncing: bool,
+    pub offline: bool,
+    pub error: Option<String>,
+    pub needs_sign_in: Option<String>,
+    pub next_retry_at: Option<i64>,
+    pub progress: Option<Progress>,
+    pub last_progress_at: i64,
+    pub stall_reported: bool,
+}
+
+/// The server connection: transport plus the signed-in session.
+pub(crate) struct Link {
+    pub server: String,
+    pub user: String,
+    pub transport: Transport,
+    pub session: Session,
+}
+
+pub(crate) struct Inner {
+    pub config: EngineConfig,
+    pub store: Store,
+    pub clock: ServerClock,
+    pub status_tx: watch::Sender<Status>,
+    pub events_tx: broadcast::Sender<EngineEvent>,
+    /// Something to do: a local write, a timer change, a decision.
+    pub wake: Notify,
+    /// Skip the backoff wait on the next wake (sync now, connectivity).
+    pub urgent: AtomicBool,
+    pub run: Mutex<RunState>,
+    link: Mutex<Option<Arc<Link>>>,
+    /// One cycle at a time in this process.
+    pub cycle_lock: tokio::sync::Mutex<()>,
+}
+
+pub(crate) const SIGNAL_FILE: &str = "outbox.signal";
+
+impl Inner {
+    pub fn new(config: EngineConfig, store: Store) -> Result<Inner> {
+        let clock = ServerClock::new(store.setting_i64("clock_offset_ms")?);
+        let needs_sign_in = store.setting("needs_sign_in")?;
+        let (status_tx, _) = watch::channel(Status {
+            state: SyncState::Idle,
+            pending: 0,
+            in_flight: 0,
+            failed: 0,
+            conflicts: 0,
+            last_sync_at: None,
+            last_error: None,
+            next_retry_at: None,
+            progress: None,
+            server: None,
+            user: None,
+            paused: false,
+        });
+        let (events_tx, _) = broadcast::channel(256);
+        let inner = Inner {
+            config,
+            store,
+            clock,
+            status_tx,
+            events_tx,
+            wake: Notify::new(),
+            urgent: AtomicBool::new(false),
+            run: Mutex::new(RunState {
+                last_progress_at: local_now_ms(),
+                needs_sign_in,
+                offline: false,
+                ..Default::default()
+            }),
+            link: Mutex::new(None),
+            cycle_lock: Default::default(),
+        };
+        inner.restore_persisted_state()?;
+        inner.publish();
+        Ok(inner)
+    }
+
+    fn restore_persisted_state(&self) -> Result<()> {
+        let mut run = self.run_state();
+        run.offline = self.store.setting("offline")?.as_deref() == Some("1");
+        run.error = self.store.setting("last_error")?;
+        if let Some(t) = self.store.setting_i64("last_progress_at")? {
+            run.last_progress_at = t;
+        }
+        Ok(())
+    }
+
+    pub fn run_state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.run.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn emit(&self, event: EngineEvent) {
+        tracing::info!(?event, "engine event");
+        let _ = self.events_tx.send(event);
+    }
+
+    pub fn urgent(&self) {
+        self.urgent.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// After any local change: tell the loop (here and in other processes)
+    /// and refresh the status.
+    pub fn local_write_done(&self) {
+        let signal = self.config.data_dir.join(SIGNAL_FILE);
+        if let Err(e) = std::fs::write(&signal, b"1") {
+            tracing::warn!(error = %e, "could not signal other Ferry processes of a local write");
+        }
+        self.wake.notify_one();
+        self.publish();
+    }
+
+    pub fn paused(&self) -> bool {
+        self.store.setting("paused").ok().flatten().as_deref() == Some("1")
+    }
+
+    pub fn set_paused(&self, paused: bool) -> Result<()> {
+        self.store.set_setting("paused", if paused { "1" } else { "0" })?;
+        if !paused {
+            self.urgent();
+        }
+        self.publish();
+        Ok(())
+    }
+
+    pub fn policy(&self, entity: &str) -> Result<ConflictPolicy> {
+        Ok(self
+            .store
+            .setting(&format!("policy.{entity}"))?
+            .and_then(|p| ConflictPolicy::parse(&p))
+            .unwrap_or_default())
+    }
+
+    pub fn pull_interval(&self) -> Duration {
+        self.store
+            .setting_i64("pull_interval_ms")
+            .ok()
+            .flatten()
+            .filter(|ms| *ms >= 1000)
+            .map(|ms| Duration::from_millis(ms as u64))
+            .unwrap_or(self.config.pull_interval)
+    }
+
+    // -------------------------------------------------------------- link
+
+    /// The connection to use, or why there is none.
+    pub fn link(&self) -> Result<Arc<Link>> {
+        let server = self.store.setting("server")?.ok_or(EngineError::NotConfigured)?;
+        let user = self.store.setting("user")?.ok_or(EngineError::NotSignedIn)?;
+        let mut guard = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = guard.as_ref() {
+            if l.server == server && l.user == user {
+                return Ok(l.clone());
+            }
+        }
+        let link = Arc::new(Link {
+            transport: Transport::new(&server),
+            session: Session::new(
+                &self.config.token_store,
+                &Session::account(&user, &server),
+                self.config.data_dir.join("auth.lock"),
+            ),
+            server,
+            user,
+        });
+        *guard = Some(link.clone());
+        Ok(link)
+    }
+
+    pub async fn init(&self, server_url: &str) -> Result<bool> {
+        let url = server_url.trim().trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+            return Err(EngineError::Invalid(format!(
+                "{server_url:?} is not a server URL: give one like https://sync.example.org or http://127.0.0.1:8080"
+            )));
+        }
+        if let Some(old) = self.store.setting("server")? {
+            let has_data = self.store.get_any_record()?;
+            if old != url && has_data {
+                return Err(EngineError::Invalid(format!(
+                    "this data dir already syncs with {old}; use another --data-dir for {url}"
+                )));
+            }
+        }
+        self.store.set_setting("server", &url)?;
+        let transport = Transport::new(&url);
+        let reached = match transport.health(&self.clock).await {
+            Ok(_) => {
+                self.save_clock()?;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "server not reachable now; it is saved and will be tried when syncing");
+                false
+            }
+        };
+        *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.publish();
+        Ok(reached)
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> Result<()> {
+        if user.trim().is_empty() {
+            return Err(EngineError::Invalid("user name is empty: pass --user NAME".into()));
+        }
+        let server = self.store.setting("server")?.ok_or(EngineError::NotConfigured)?;
+        let transport = Transport::new(&server);
+        let tokens = transport.login(user, password, &self.clock).await.map_err(|e| match e {
+            crate::transport::TransportError::Auth { message, .. } => {
+                EngineError::Invalid(format!("sign-in refused: {message}"))
+            }
+            other => EngineError::Transport(other),
+        })?;
+        self.save_clock()?;
+        let session = Session::new(
+            &self.config.token_store,
+            &Session::account(user, &server),
+            self.config.data_dir.join("auth.lock"),
+        );
+        session.save_login(&tokens).map_err(|e| EngineError::TokenStore(e.to_string()))?;
+        self.store.set_setting("user", user)?;
+        self.store.set_setting("org", &tokens.org)?;
+        self.store.remove_setting("needs_sign_in")?;
+        *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.run_state().needs_sign_in = None;
+        tracing::info!(user, "signed in");
+        self.urgent();
+        self.publish();
+        Ok(())
+    }
+
+    pub async fn logout(&self) -> Result<()> {
+        let link = match self.link() {
+            Ok(l) => l,
+            Err(EngineError::NotSignedIn) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let refresh = link.session.clear().map_err(|e| EngineError::TokenStore(e.to_string()))?;
+        if let Some(rt) = refresh {
+            if let Err(e) = link.transport.logout(&rt, &self.clock).await {
+                tracing::warn!(error = %e, "could not revoke the sign-in on the server; it expires on its own");
+            }
+        }
+        self.store.remove_setting("user")?;
+        *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.publish();
+        Ok(())
+    }
+
+    pub fn save_clock(&self) -> Result<()> {
+        self.store.set_setting("clock_offset_ms", &self.clock.offset_ms().to_string())
+    }
+
+    /// Records that the server refused to renew the sign-in.
+    pub fn needs_sign_in(&self, reason: String) {
+        let _ = self.store.set_setting("needs_sign_in", &reason);
+        let first = self.run_state().needs_sign_in.replace(reason.clone()).is_none();
+        if first {
+            self.emit(EngineEvent::NeedsSignIn { reason });
+        }
+        self.publish();
+    }
+
+    pub fn auth_error(&self, e: AuthError) -> EngineError {
+        match e {
+            AuthError::NotSignedIn => EngineError::NotSignedIn,
+            AuthError::NeedsSignIn(reason) => {
+                self.needs_sign_in(reason.clone());
+                EngineError::NeedsSignIn(reason)
+            }
+            AuthError::Transport(t) => EngineError::Transport(t),
+            AuthError::Store(s) => EngineError::TokenStore(s),
+        }
+    }
+
+    // -------------------------------------------------------------- status
+
+    pub fn compute_status(&self) -> Status {
+        let counts = self.store.counts().unwrap_or_default();
+        let now = local_now_ms();
+        let paused = self.paused();
+        let mut run = self.run_state();
+        if counts.pending == 0 {
+            run.last_progress_at = now;
+            run.stall_reported = false;
+        }
+        let stalled = counts.pending > 0 && now - run.last_progress_at >= self.config.stall_after.as_millis() as i64;
+        let state = if run.needs_sign_in.is_some() {
+            SyncState::NeedsSignIn
+        } else if paused {
+            SyncState::Paused
+        } else if stalled {
+            SyncState::Stalled
+        } else if run.syncing {
+            SyncState::Syncing
+        } else if run.offline {
+            SyncState::Offline
+        } else if run.error.is_some() {
+            SyncState::Error
+        } else {
+            SyncState::Idle
+        };
+        let in_flight = run.progress.map_or(0, |p| p.to_upload.saturating_sub(p.uploaded)).min(counts.pending);
+        Status {
+            state,
+            pending: counts.pending - in_flight,
+            in_flight,
+            failed: counts.failed,
+            conflicts: counts.conflict,
+            last_sync_at: self.store.setting_i64("last_sync_at").ok().flatten(),
+            last_error: run.needs_sign_in.clone().or_else(|| run.error.clone()),
+            next_retry_at: run.next_retry_at,
+            progress: run.progress,
+            server: self.store.setting("server").ok().flatten(),
+            user: self.store.setting("user").ok().flatten(),
+            paused,
+        }
+    }
+
+    pub fn publish(&self) {
+        let status = self.compute_status();
+        self.status_tx.send_if_modified(|s| {
+            if *s != status {
+                *s = status;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    // -------------------------------------------------------------- manual resolution
+
+    pub fn resolve_manually(&self, conflict_id: &str, choice: &Resolution) -> Result<()> {
+        let c = self.store.conflict(conflict_id)?;
+        let result = resolve::apply_choice(c.local.as_ref(), c.remote.as_ref(), choice).map_err(EngineError::Invalid)?;
+        let remote = ferry_protocol::RemoteRecord {
+            entity: c.entity.clone(),
+            record_id: c.record_id.clone(),
+            version: c.remote_version,
+            seq: 0,
+            deleted: c.remote.is_none(),
+            data: c.remote.clone(),
+            edited_at: c.remote_edited_at,
+            edited_by: c.remote_edited_by.clone(),
+            server_time: 0,
+        };
+        let winner = if result == c.local {
+            "local"
+        } else if result == c.remote {
+            "remote"
+        } else {
+            "merged"
+        };
+        let restorable = result != c.local;
+        self.store.settle_conflict(
+            &crate::store::Settle {
+                entity: &c.entity,
+                record_id: &c.record_id,
+                remote: &remote,
+                result,
+                // A decision made now is an edit made now.
+                edited_at: self.clock.now_ms(),
+                policy: ConflictPolicy::Manual,
+                winner,
+                reason: "chosen by the user".into(),
+                local: c.local.clone(),
+                restorable,
+            },
+            local_now_ms(),
+        )?;
+        Ok(())
+    }
+}

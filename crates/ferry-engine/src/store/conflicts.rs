@@ -1,0 +1,273 @@
+//! Conflicts parked for the user, and the history of resolutions.
+
+use ferry_protocol::RemoteRecord;
+use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
+
+use super::{from_json, to_json, Store};
+use crate::error::{EngineError, Result};
+use crate::model::{ConflictPolicy, ConflictView, Fields, ResolutionEntry, SyncRun};
+
+/// What to write when a conflict is settled (by policy or by the user).
+pub struct Settle<'a> {
+    pub entity: &'a str,
+    pub record_id: &'a str,
+    pub remote: &'a RemoteRecord,
+    /// The record's value after resolution (`None`: deleted).
+    pub result: Option<Fields>,
+    /// Edit time to stamp on the mutation that uploads `result`.
+    pub edited_at: i64,
+    pub policy: ConflictPolicy,
+    pub winner: &'a str,
+    pub reason: String,
+    pub local: Option<Fields>,
+    /// The local side lost something the user may want back.
+    pub restorable: bool,
+}
+
+impl Store {
+    /// Parks a conflict: the record's head mutation moves to `conflict` and
+    /// its later mutations wait behind it.
+    pub fn park_conflict(&self, head_seq: i64, view: &ConflictView) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE outbox SET state = 'conflict', attempts = attempts + 1, last_error = 'conflict: the server has a newer version' WHERE seq = ?1", [head_seq])?;
+        tx.execute(
+            "INSERT INTO conflicts(id, entity, record_id, base, local, remote, remote_version,
+                 remote_edited_at, remote_edited_by, local_edited_at, detected_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(entity, record_id) DO UPDATE SET base = excluded.base, local = excluded.local,
+                 remote = excluded.remote, remote_version = excluded.remote_version,
+                 remote_edited_at = excluded.remote_edited_at, remote_edited_by = excluded.remote_edited_by,
+                 local_edited_at = excluded.local_edited_at, detected_at = excluded.detected_at",
+            params![
+                view.id,
+                view.entity,
+                view.record_id,
+                to_json(&view.base),
+                to_json(&view.local),
+                to_json(&view.remote),
+                view.remote_version as i64,
+                view.remote_edited_at,
+                view.remote_edited_by,
+                view.local_edited_at,
+                view.detected_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Settles a record's conflict in one transaction: every queued mutation
+    /// of the record is superseded, the record takes `result` on top of the
+    /// server's version, a new mutation uploads `result` if it differs from
+    /// the server's, and the decision goes into the history. Returns the new
+    /// mutation's id, if one was queued.
+    pub fn settle_conflict(&self, s: &Settle<'_>, now: i64) -> Result<Option<Uuid>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let superseded: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT id FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq")?;
+            let ids = stmt
+                .query_map(params![s.entity, s.record_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            ids
+        };
+        tx.execute("DELETE FROM outbox WHERE entity = ?1 AND record_id = ?2", params![s.entity, s.record_id])?;
+        tx.execute("DELETE FROM conflicts WHERE entity = ?1 AND record_id = ?2", params![s.entity, s.record_id])?;
+        let remote_data = if s.remote.deleted { None } else { s.remote.data.clone() };
+        tx.execute(
+            "INSERT INTO records(entity, id, data, deleted, version, shadow, shadow_edited_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(entity, id) DO UPDATE SET data = excluded.data, deleted = excluded.deleted,
+                 version = excluded.version, shadow = excluded.shadow,
+                 shadow_edited_at = excluded.shadow_edited_at, updated_at = excluded.updated_at",
+            params![
+                s.entity,
+                s.record_id,
+                to_json(&s.result),
+                s.result.is_none(),
+                s.remote.version as i64,
+                to_json(&remote_data),
+                s.remote.edited_at,
+                now
+            ],
+        )?;
+        let new_id = if s.result != remote_data {
+            let id = Uuid::new_v4();
+            let (op, payload) = match &s.result {
+                Some(f) => ("upsert", Some(f.clone())),
+                None => ("delete", None),
+            };
+            tx.execute(
+                "INSERT INTO outbox(id, entity, record_id, op, payload, base_version, edited_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id.to_string(), s.entity, s.record_id, op, to_json(&payload), s.remote.version as i64, s.edited_at],
+            )?;
+            Some(id)
+        } else {
+            None
+        };
+        tx.execute(
+            "INSERT INTO history(entity, record_id, policy, winner, reason, local, remote, result,
+                                 superseded, at, restorable)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                s.entity,
+                s.record_id,
+                s.policy.as_str(),
+                s.winner,
+                s.reason,
+                to_json(&s.local),
+                to_json(&remote_data),
+                to_json(&s.result),
+                serde_json::to_string(&superseded).unwrap_or_else(|_| "[]".into()),
+                now,
+                s.restorable
+            ],
+        )?;
+        tx.commit()?;
+        Ok(new_id)
+    }
+
+    pub fn open_conflicts(&self) -> Result<Vec<ConflictView>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, entity, record_id, base, local, remote, remote_version, remote_edited_at,
+                    remote_edited_by, local_edited_at, detected_at FROM conflicts ORDER BY detected_at, id",
+        )?;
+        let rows = stmt
+            .query_map([], conflict_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn conflict(&self, id: &str) -> Result<ConflictView> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT id, entity, record_id, base, local, remote, remote_version, remote_edited_at,
+                    remote_edited_by, local_edited_at, detected_at FROM conflicts WHERE id = ?1",
+            [id],
+            conflict_from_row,
+        )
+        .optional()?
+        .ok_or_else(|| EngineError::NotFound(format!("no open conflict {id}: see `ferry conflicts` for the ids")))
+    }
+
+    pub fn history(&self, limit: u32) -> Result<Vec<ResolutionEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, entity, record_id, policy, winner, reason, local, remote, result, superseded,
+                    at, restorable AND NOT restored
+             FROM history ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                let superseded: String = r.get(9)?;
+                let policy: String = r.get(3)?;
+                Ok(ResolutionEntry {
+                    id: r.get(0)?,
+                    entity: r.get(1)?,
+                    record_id: r.get(2)?,
+                    policy: ConflictPolicy::parse(&policy).unwrap_or_default(),
+                    winner: r.get(4)?,
+                    reason: r.get(5)?,
+                    local: from_json(r.get(6)?),
+                    remote: from_json(r.get(7)?),
+                    result: from_json(r.get(8)?),
+                    superseded: serde_json::from_str(&superseded).unwrap_or_default(),
+                    at: r.get(10)?,
+                    restorable: r.get(11)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The losing local value of a history entry, marking it restored.
+    pub fn take_restorable(&self, history_id: i64) -> Result<(String, String, Option<Fields>)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(String, String, Option<String>, bool)> = tx
+            .query_row(
+                "SELECT entity, record_id, local, restorable AND NOT restored FROM history WHERE id = ?1",
+                [history_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((entity, record_id, local, restorable)) = row else {
+            return Err(EngineError::NotFound(format!(
+                "no resolution {history_id}: see `ferry conflicts --history` for the ids"
+            )));
+        };
+        if !restorable {
+            return Err(EngineError::Invalid(format!(
+                "resolution {history_id} kept the local version (or was restored already); nothing to restore"
+            )));
+        }
+        tx.execute("UPDATE history SET restored = 1 WHERE id = ?1", [history_id])?;
+        tx.commit()?;
+        Ok((entity, record_id, from_json(local)))
+    }
+
+    pub fn record_sync_run(&self, run: &SyncRun) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO sync_runs(started_at, finished_at, uploaded, downloaded, failed, conflicts, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                run.started_at,
+                run.finished_at,
+                run.uploaded as i64,
+                run.downloaded as i64,
+                run.failed as i64,
+                run.conflicts as i64,
+                run.error
+            ],
+        )?;
+        // Keep the history bounded.
+        conn.execute("DELETE FROM sync_runs WHERE id <= (SELECT max(id) FROM sync_runs) - 1000", [])?;
+        Ok(())
+    }
+
+    pub fn sync_runs(&self, limit: u32) -> Result<Vec<SyncRun>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT started_at, finished_at, uploaded, downloaded, failed, conflicts, error
+             FROM sync_runs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok(SyncRun {
+                    started_at: r.get(0)?,
+                    finished_at: r.get(1)?,
+                    uploaded: r.get::<_, i64>(2)? as u64,
+                    downloaded: r.get::<_, i64>(3)? as u64,
+                    failed: r.get::<_, i64>(4)? as u64,
+                    conflicts: r.get::<_, i64>(5)? as u64,
+                    error: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+fn conflict_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictView> {
+    let local = from_json(r.get(4)?);
+    let remote = from_json(r.get(5)?);
+    Ok(ConflictView {
+        id: r.get(0)?,
+        entity: r.get(1)?,
+        record_id: r.get(2)?,
+        base: from_json(r.get(3)?),
+        differing_fields: crate::resolve::differing_fields(local.as_ref(), remote.as_ref()),
+        local,
+        remote,
+        remote_version: r.get::<_, i64>(6)? as u64,
+        remote_edited_at: r.get(7)?,
+        remote_edited_by: r.get(8)?,
+        local_edited_at: r.get(9)?,
+        detected_at: r.get(10)?,
+    })
+}

@@ -1,0 +1,115 @@
+//! The local SQLite store: records, their shadow copies, the outbox,
+//! conflicts, resolution history and sync state.
+//!
+//! One file (`ferry.db` in the data dir), WAL mode, one connection per
+//! process behind a mutex. Every local write changes the record and appends
+//! its mutation in one transaction, so a crash at any instant loses nothing
+//! that a write call reported as done.
+
+mod conflicts;
+mod migrations;
+mod outbox;
+mod records;
+mod settings;
+
+pub use conflicts::Settle;
+pub use outbox::{BatchItem, OutboxCounts, Settlement};
+pub use records::WriteOp;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::error::{EngineError, Result};
+use crate::model::Fields;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let db_err = |source| EngineError::Database { path: path.display().to_string(), source };
+        let mut conn = Connection::open(path).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
+        // WAL: readers never block the writer; NORMAL is durable across
+        // process crashes (only an OS crash can lose the last commits).
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(db_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "could not switch the local database to WAL mode");
+        }
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(db_err)?;
+        // Fail early and clearly on a file that is not a database.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .map_err(db_err)?;
+        migrations::migrate(&mut conn).map_err(db_err)?;
+        let store = Store { conn: Mutex::new(conn), path: path.to_path_buf() };
+        store.recover_after_crash()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done transaction
+        // behind (rusqlite rolls back on drop), so a poisoned lock is safe to use.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Nothing is in flight when a process starts; an answer that never came
+    /// means "unknown", and re-sending is safe because mutation ids are
+    /// idempotency keys.
+    fn recover_after_crash(&self) -> Result<()> {
+        self.conn()
+            .execute("UPDATE outbox SET state = 'pending' WHERE state = 'in-flight'", [])?;
+        Ok(())
+    }
+}
+
+pub(crate) fn to_json(fields: &Option<Fields>) -> Option<String> {
+    fields.as_ref().map(|f| Value::Object(f.clone()).to_string())
+}
+
+pub(crate) fn from_json(text: Option<String>) -> Option<Fields> {
+    match text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+        Some(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// Applies `op` with `payload` to `current` the way the server does.
+pub(crate) fn apply_op(current: Option<Fields>, op: ferry_protocol::Op, payload: Option<&Fields>) -> Option<Fields> {
+    use ferry_protocol::Op;
+    match op {
+        Op::Upsert => Some(payload.cloned().unwrap_or_default()),
+        Op::Patch => {
+            let mut base = current.unwrap_or_default();
+            if let Some(p) = payload {
+                merge_patch(&mut base, p);
+            }
+            Some(base)
+        }
+        Op::Delete => None,
+    }
+}
+
+/// Top-level merge: fields of `patch` replace those of `target`; `null` removes.
+pub(crate) fn merge_patch(target: &mut Fields, patch: &Fields) {
+    for (k, v) in patch {
+        if v.is_null() {
+            target.remove(k);
+        } else {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The outbox: which mutations go next, what happened to them, and the
+//! user's retry/discard. Mutations of one record go in order; one that failed
+//! or is in conflict holds back only the later mutations of its own record.
+
+use ferry_protocol::{Mutation, Op};
+use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
+
+use super::{apply_op, from_json, to_json, Store};
+use crate::error::{EngineError, Result};
+use crate::model::{Fields, MutationState, QueueItem};
+
+/// Counts of outbox entries by state (O(1): kept by triggers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub failed: u64,
+    pub conflict: u64,
+}
+
+/// A mutation ready to send, with the base version computed at send time.
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    pub seq: i64,
+    pub mutation: Mutation,
+}
+
+impl Store {
+    pub fn counts(&self) -> Result<OutboxCounts> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT state, n FROM outbox_counts")?;
+        let mut c = OutboxCounts::default();
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            let n = n.max(0) as u64;
+            match state.as_str() {
+                "pending" | "in-flight" => c.pending += n,
+                "failed" => c.failed = n,
+                "conflict" => c.conflict = n,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    /// The next mutations to push, after outbox position `after_seq`, bounded
+    /// by count and bytes. Only reads one page, so memory stays flat however
+    /// long the queue is.
+    ///
+    /// A record's chained mutations may share a batch: each gets the base the
+    /// previous one will produce (versions grow by one per applied mutation).
+    pub fn next_batch(&self, after_seq: i64, max_count: usize, max_bytes: usize) -> Result<Vec<BatchItem>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.seq, o.id, o.entity, o.record_id, o.op, o.payload, o.edited_at,
+                    coalesce(r.version, 0)
+             FROM outbox o LEFT JOIN records r ON r.entity = o.entity AND r.id = o.record_id
+             WHERE o.state = 'pending' AND o.seq > ?1
+               AND NOT EXISTS (SELECT 1 FROM outbox p
+                               WHERE p.entity = o.entity AND p.record_id = o.record_id
+                                 AND p.seq < o.seq AND p.state != 'pending')
+             ORDER BY o.seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![after_seq, max_count as i64])?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut chain: std::collections::HashMap<(String, String), u64> = Default::default();
+        while let Some(r) = rows.next()? {
+            let payload_text: Option<String> = r.get(5)?;
+            let size = payload_text.as_ref().map_or(0, |p| p.len()) + 200;
+            if !out.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            let entity: String = r.get(2)?;
+            let record_id: String = r.get(3)?;
+            let known = r.get::<_, i64>(7)? as u64;
+            let base = chain
+                .entry((entity.clone(), record_id.clone()))
+                .and_modify(|b| *b += 1)
+                .or_insert(known);
+            let id: String = r.get(1)?;
+            let op: String = r.get(4)?;
+            out.push(BatchItem {
+                seq: r.get(0)?,
+                mutation: Mutation {
+                    id: Uuid::parse_str(&id).unwrap_or_default(),
+                    entity,
+                    record_id,
+                    op: op.parse().unwrap_or(Op::Upsert),
+                    payload: from_json(payload_text),
+                    base_version: *base,
+                    edited_at: r.get(6)?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// A batch's outcome, all in one transaction.
+    pub fn settle_batch(&self, settled: &[Settlement<'_>], now: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for s in settled {
+            match *s {
+                Settlement::Applied { item, version, server_time: _ } => {
+                    let m = &item.mutation;
+                    tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
+                    let known: Option<(i64, Option<String>)> = tx
+                        .prepare_cached("SELECT version, shadow FROM records WHERE entity = ?1 AND id = ?2")?
+                        .query_row(params![m.entity, m.record_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    let Some((known_version, shadow)) = known else { continue };
+                    if version as i64 <= known_version {
+                        continue; // a duplicate answer for something already settled
+                    }
+                    // The server applied exactly this op on exactly our base,
+                    // so its new state is our shadow with the op applied.
+                    let new_shadow = match m.op {
+                        Op::Upsert => m.payload.clone(),
+                        _ => apply_op(from_json(shadow), m.op, m.payload.as_ref()),
+                    };
+                    tx.prepare_cached(
+                        "UPDATE records SET version = ?3, shadow = ?4, shadow_edited_at = ?5
+                         WHERE entity = ?1 AND id = ?2",
+                    )?
+                    .execute(params![m.entity, m.record_id, version as i64, to_json(&new_shadow), m.edited_at])?;
+                }
+                Settlement::Rejected { item, ref reason } => {
+                    tx.prepare_cached(
+                        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2,
+                                next_attempt_at = NULL WHERE seq = ?1",
+                    )?
+                    .execute(params![item.seq, reason])?;
+                }
+            }
+        }
+        let _ = now;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A whole request failed transiently: count the attempt, say when the
+    /// next one is and why.
+    pub fn note_attempt_failed(&self, seqs: &[i64], error: &str, next_attempt_at: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
+                 WHERE seq = ?1 AND state = 'pending'",
+            )?;
+            for seq in seqs {
+                stmt.execute(params![seq, error, next_attempt_at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One page of the outbox, oldest first, after position `after_seq`.
+    pub fn queue(&self, state: Option<MutationState>, after_seq: Option<i64>, limit: u32) -> Result<Vec<QueueItem>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, id, entity, record_id, op, state, attempts, next_attempt_at, last_error,
+                    edited_at, payload
+             FROM outbox WHERE (?1 IS NULL OR state = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![state.map(|s| s.as_str()), after_seq.unwrap_or(0), limit],
+                |r| {
+                    let state: String = r.get(5)?;
+                    Ok(QueueItem {
+                        seq: r.get(0)?,
+                        mutation_id: r.get(1)?,
+                        entity: r.get(2)?,
+                        record_id: r.get(3)?,
+                        op: r.get(4)?,
+                        state: MutationState::parse(&state).unwrap_or(MutationState::Pending),
+                        attempts: r.get(6)?,
+                        next_attempt_at: r.get(7)?,
+                        last_error: r.get(8)?,
+                        edited_at: r.get(9)?,
+                        payload: from_json(r.get(10)?),
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Moves a failed mutation back to pending. Returns its record.
+    pub fn retry(&self, mutation_id: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = NULL WHERE id = ?1 AND state = 'failed'",
+            [mutation_id],
+        )?;
+        if n == 0 {
+            return Err(EngineError::NotFound(format!(
+                "no failed mutation {mutation_id}: see `ferry queue --state failed` for the ids"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn retry_all(&self) -> Result<u64> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = NULL WHERE state = 'failed'",
+            [],
+        )? as u64)
+    }
+
+    /// Drops a failed mutation. If it was the record's last queued change,
+    /// the local copy goes back to the last server state and is re-read from
+    /// the server on the next sync (it may have changed meanwhile).
+    pub fn discard(&self, mutation_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(String, String, String)> = tx
+            .query_row(
+                "SELECT entity, record_id, state FROM outbox WHERE id = ?1",
+                [mutation_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((entity, record_id, state)) = row else {
+            return Err(EngineError::NotFound(format!(
+                "no queued mutation {mutation_id}: see `ferry queue` for the ids"
+            )));
+        };
+        if state != "failed" {
+            return Err(EngineError::Invalid(format!(
+                "mutation {mutation_id} is {state}, not failed: only failed mutations can be discarded \
+                 (conflicts are settled with `ferry resolve`)"
+            )));
+        }
+        tx.execute("DELETE FROM outbox WHERE id = ?1", [mutation_id])?;
+        revert_if_unqueued(&tx, &entity, &record_id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Latest local edit time among a record's queued mutations.
+    pub fn local_edited_at(&self, entity: &str, record_id: &str) -> Result<Option<i64>> {
+        Ok(self.conn().query_row(
+            "SELECT max(edited_at) FROM outbox WHERE entity = ?1 AND record_id = ?2",
+            params![entity, record_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Local value of a record: (data or None if deleted/absent, exists).
+    pub fn local_value(&self, entity: &str, record_id: &str) -> Result<Option<Fields>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT data FROM records WHERE entity = ?1 AND id = ?2",
+                params![entity, record_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .and_then(from_json))
+    }
+}
+
+pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, record_id: &str) -> Result<()> {
+    let still_queued: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM outbox WHERE entity = ?1 AND record_id = ?2)",
+        params![entity, record_id],
+        |r| r.get(0),
+    )?;
+    if still_queued {
+        return Ok(());
+    }
+    let version: i64 = tx
+        .query_row(
+            "SELECT version FROM records WHERE entity = ?1 AND id = ?2",
+            params![entity, record_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    if version == 0 {
+        tx.execute("DELETE FROM records WHERE entity = ?1 AND id = ?2", params![entity, record_id])?;
+    } else {
+        tx.execute(
+            "UPDATE records SET data = shadow, deleted = (shadow IS NULL) WHERE entity = ?1 AND id = ?2",
+            params![entity, record_id],
+        )?;
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO refetch(entity, id) VALUES (?1, ?2)",
+        params![entity, record_id],
+    )?;
+    Ok(())
+}
+
+/// What happened to one sent mutation that the store must record.
+pub enum Settlement<'a> {
+    Applied { item: &'a BatchItem, version: u64, server_time: i64 },
+    Rejected { item: &'a BatchItem, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriteOp;
+    use serde_json::json;
+
+    fn put(s: &Store, id: &str, v: serde_json::Value) {
+        let w = WriteOp { entity: "a".into(), record_id: id.into(), op: Op::Upsert, payload: v.as_object().cloned() };
+        s.write(&w, 1, 1).unwrap();
+    }
+
+    #[test]
+    fn chained_mutations_get_consecutive_bases() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "r", json!({"n": 1}));
+        put(&s, "r", json!({"n": 2}));
+        put(&s, "q", json!({"n": 3}));
+        let b = s.next_batch(0, 10, 1 << 20).unwrap();
+        let bases: Vec<u64> = b.iter().map(|i| i.mutation.base_version).collect();
+        assert_eq!(bases, vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn failed_mutation_holds_back_only_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "r", json!({"n": 1}));
+        put(&s, "r", json!({"n": 2}));
+        put(&s, "q", json!({"n": 3}));
+        let b = s.next_batch(0, 1, 1 << 20).unwrap();
+        s.settle_batch(&[Settlement::Rejected { item: &b[0], reason: "bad".into() }], 0).unwrap();
+        let b = s.next_batch(0, 10, 1 << 20).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].mutation.record_id, "q");
+        assert_eq!(s.counts().unwrap(), OutboxCounts { pending: 2, failed: 1, conflict: 0 });
+        let failed = s.queue(Some(MutationState::Failed), None, 10).unwrap();
+        assert_eq!(failed[0].last_error.as_deref(), Some("bad"));
+        s.retry(&failed[0].mutation_id).unwrap();
+        assert_eq!(s.next_batch(0, 10, 1 << 20).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn batches_are_bounded_by_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        for i in 0..10 {
+            put(&s, &i.to_string(), json!({"blob": "x".repeat(1000)}));
+        }
+        let b = s.next_batch(0, 100, 3500).unwrap();
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn applied_updates_shadow_and_discard_reverts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "r", json!({"n": 1}));
+        let b = s.next_batch(0, 10, 1 << 20).unwrap();
+        s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, server_time: 5 }], 0).unwrap();
+        assert_eq!(s.shadow("a", "r").unwrap().unwrap().0, 1);
+        let w = WriteOp { entity: "a".into(), record_id: "r".into(), op: Op::Patch, payload: json!({"n": 2}).as_object().cloned() };
+        s.write(&w, 2, 2).unwrap();
+        let b = s.next_batch(0, 10, 1 << 20).unwrap();
+        assert_eq!(b[0].mutation.base_version, 1);
+        s.settle_batch(&[Settlement::Rejected { item: &b[0], reason: "no".into() }], 0).unwrap();
+        let id = b[0].mutation.id.to_string();
+        s.discard(&id).unwrap();
+        assert_eq!(s.local_value("a", "r").unwrap(), json!({"n": 1}).as_object().cloned());
+        assert_eq!(s.refetch_list(10).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,115 @@
+//! Push: stream the outbox to the server in bounded batches.
+
+use std::sync::Arc;
+
+use ferry_protocol::{limits, Outcome, PushRequest};
+
+use crate::clock::local_now_ms;
+use crate::error::{EngineError, Result};
+use crate::model::{EngineEvent, SyncReport};
+use crate::state::{Inner, Link};
+use crate::store::{BatchItem, Settlement};
+use crate::transport::TransportError;
+
+impl Inner {
+    pub(super) async fn push_all(self: &Arc<Self>, link: &Link, report: &mut SyncReport) -> Result<()> {
+        let mut after = 0i64;
+        let mut max_count = self.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
+        let max_bytes = self.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
+        loop {
+            let batch = self.store.next_batch(after, max_count, max_bytes)?;
+            let Some(last) = batch.last() else { return Ok(()) };
+            let last_seq = last.seq;
+            let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect() };
+            let resp = self
+                .with_token(link, |token| {
+                    let req = &req;
+                    async move { link.transport.push(&token, req, &self.clock).await }
+                })
+                .await;
+            match resp {
+                Ok(resp) => {
+                    self.settle(&batch, resp.results, report).await?;
+                    after = last_seq;
+                }
+                // Too big for this server: halve and try the same items again.
+                Err(EngineError::Transport(TransportError::Permanent { status: 413, .. })) if batch.len() > 1 => {
+                    max_count = (batch.len() / 2).max(1);
+                    tracing::info!(max_count, "server refused the batch as too large; sending smaller batches");
+                }
+                // The whole request was refused for good: isolate the culprit
+                // by halving, then fail just that one mutation.
+                Err(EngineError::Transport(TransportError::Permanent { status, code, message })) => {
+                    if batch.len() > 1 {
+                        max_count = (batch.len() / 2).max(1);
+                        continue;
+                    }
+                    let reason = format!("server refused it (HTTP {status}, {code:?}): {message}");
+                    self.store.settle_batch(&[Settlement::Rejected { item: &batch[0], reason: reason.clone() }], local_now_ms())?;
+                    report.failed += 1;
+                    self.emit_failed(&batch[0], reason);
+                    after = last_seq;
+                }
+                Err(e) => {
+                    if let EngineError::Transport(t) = &e {
+                        let seqs: Vec<i64> = batch.iter().map(|b| b.seq).collect();
+                        let next = self.run_state().next_retry_at.unwrap_or_else(local_now_ms);
+                        self.store.note_attempt_failed(&seqs, &t.to_string(), next)?;
+                    }
+                    return Err(e);
+                }
+            }
+            self.publish();
+        }
+    }
+
+    async fn settle(
+        self: &Arc<Self>,
+        batch: &[BatchItem],
+        results: Vec<ferry_protocol::MutationResult>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let mut settled = Vec::with_capacity(batch.len());
+        let mut conflicts = Vec::new();
+        let mut failed = Vec::new();
+        for (item, result) in batch.iter().zip(results) {
+            match result.outcome {
+                Outcome::Applied { version, server_time, .. } | Outcome::Duplicate { version, server_time, .. } => {
+                    settled.push(Settlement::Applied { item, version, server_time });
+                }
+                Outcome::Rejected { code, message } => {
+                    let reason = format!("{}: {message}", code.as_str());
+                    failed.push((item, reason.clone()));
+                    settled.push(Settlement::Rejected { item, reason });
+                }
+                Outcome::Conflict { current } => conflicts.push((item, current)),
+                Outcome::Blocked => {}
+            }
+        }
+        let applied = settled.iter().filter(|s| matches!(s, Settlement::Applied { .. })).count() as u64;
+        self.store.settle_batch(&settled, local_now_ms())?;
+        report.uploaded += applied;
+        report.failed += failed.len() as u64;
+        for (item, reason) in failed {
+            tracing::warn!(entity = %item.mutation.entity, record = %item.mutation.record_id, %reason, "mutation rejected");
+            self.emit_failed(item, reason);
+        }
+        for (item, current) in conflicts {
+            report.conflicts += 1;
+            if self.settle_conflict_by_policy(item, current)? {
+                report.auto_resolved += 1;
+            }
+        }
+        self.note_progress(applied + report.failed, 0);
+        Ok(())
+    }
+
+    fn emit_failed(&self, item: &BatchItem, reason: String) {
+        self.emit(EngineEvent::MutationFailed {
+            mutation_id: item.mutation.id.to_string(),
+            entity: item.mutation.entity.clone(),
+            record_id: item.mutation.record_id.clone(),
+            reason,
+        });
+    }
+}

@@ -1,0 +1,161 @@
+//! The background loop. It sleeps until something happens — a local write
+//! (in this process, or another one touching the signal file), "sync now",
+//! a backoff or pull timer, the stall deadline — then runs a cycle. No
+//! polling: an idle engine wakes once per pull interval.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::Watcher;
+use tokio::time::Instant;
+
+use super::Backoff;
+use crate::clock::local_now_ms;
+use crate::error::{EngineError, Result};
+use crate::model::EngineEvent;
+use crate::state::{Inner, SIGNAL_FILE};
+
+pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let _single = DaemonLock::acquire(&inner)?;
+    let _watcher = watch_signal_file(&inner);
+    tokio::pin!(shutdown);
+    let mut backoff = Backoff::default();
+    let mut retry_at: Option<Instant> = None;
+    let mut next_pull = Instant::now();
+    // Run once at start: there may be a backlog from before.
+    inner.wake.notify_one();
+    loop {
+        let stall_at = stall_deadline(&inner);
+        let timer = [retry_at.or(Some(next_pull)), stall_at].into_iter().flatten().min();
+        let timer_fired = tokio::select! {
+            _ = &mut shutdown => break,
+            _ = inner.wake.notified() => false,
+            _ = sleep_until(timer) => true,
+        };
+        inner.publish();
+        check_stall(&inner);
+        if inner.paused() || inner.run_state().needs_sign_in.is_some() {
+            continue;
+        }
+        let urgent = inner.urgent.swap(false, Ordering::SeqCst);
+        if let Some(at) = retry_at {
+            if Instant::now() < at && !urgent {
+                continue; // still backing off; the write waits for the timer
+            }
+        }
+        if timer_fired && retry_at.is_none() && Instant::now() < next_pull {
+            continue; // the stall timer, not a reason to sync
+        }
+        match inner.cycle().await {
+            Ok(_) => {
+                backoff.reset();
+                retry_at = None;
+                next_pull = Instant::now() + inner.pull_interval();
+            }
+            Err(EngineError::Transport(t)) if t.is_transient() => {
+                let delay = backoff.next_delay(t.retry_after());
+                tracing::info!(error = %t, retry_in_ms = delay.as_millis() as u64, "sync failed; backing off");
+                retry_at = Some(Instant::now() + delay);
+                inner.run_state().next_retry_at = Some(local_now_ms() + delay.as_millis() as i64);
+                inner.publish();
+            }
+            Err(EngineError::NeedsSignIn(_)) | Err(EngineError::NotSignedIn) | Err(EngineError::NotConfigured) => {
+                // Nothing to do until the user acts; a login wakes us.
+                retry_at = None;
+            }
+            Err(e) => {
+                // Unexpected (local database trouble, token store): keep
+                // retrying on the backoff schedule, loudly.
+                let delay = backoff.next_delay(None);
+                tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "sync failed");
+                retry_at = Some(Instant::now() + delay);
+                inner.run_state().next_retry_at = Some(local_now_ms() + delay.as_millis() as i64);
+                inner.publish();
+            }
+        }
+    }
+    tracing::info!("sync loop stopped");
+    Ok(())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn stall_deadline(inner: &Inner) -> Option<Instant> {
+    let run = inner.run_state();
+    if run.stall_reported {
+        return None;
+    }
+    let due = run.last_progress_at + inner.config.stall_after.as_millis() as i64;
+    let wait = (due - local_now_ms()).max(0) as u64;
+    Some(Instant::now() + Duration::from_millis(wait) + Duration::from_millis(10))
+}
+
+fn check_stall(inner: &Inner) {
+    let status = inner.status_tx.borrow().clone();
+    if status.state == crate::model::SyncState::Stalled {
+        let first = {
+            let mut run = inner.run_state();
+            !std::mem::replace(&mut run.stall_reported, true)
+        };
+        if first {
+            inner.emit(EngineEvent::Stalled { pending: status.pending + status.in_flight });
+        }
+    }
+}
+
+/// Watches the signal file other processes touch after a local write.
+fn watch_signal_file(inner: &Arc<Inner>) -> Option<notify::RecommendedWatcher> {
+    let path = inner.config.data_dir.join(SIGNAL_FILE);
+    if !path.exists() {
+        let _ = std::fs::write(&path, b"0");
+    }
+    let weak = Arc::downgrade(inner);
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let (Ok(ev), Some(inner)) = (res, weak.upgrade()) {
+            if matches!(ev.kind, notify::EventKind::Modify(_) | notify::EventKind::Create(_) | notify::EventKind::Access(notify::event::AccessKind::Close(_))) {
+                inner.wake.notify_one();
+            }
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot watch for writes by other processes; they sync on the next timer"))
+    .ok()?;
+    watcher
+        .watch(&path, notify::RecursiveMode::NonRecursive)
+        .map_err(|e| tracing::warn!(error = %e, "cannot watch for writes by other processes; they sync on the next timer"))
+        .ok()?;
+    Some(watcher)
+}
+
+/// One background loop per data dir (the app or `ferry daemon`, not both).
+struct DaemonLock(std::fs::File);
+
+impl DaemonLock {
+    fn acquire(inner: &Inner) -> Result<DaemonLock> {
+        let path = inner.config.data_dir.join("daemon.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::io(format!("cannot open {}", path.display()), e))?;
+        match f.try_lock() {
+            Ok(()) => Ok(DaemonLock(f)),
+            Err(_) => Err(EngineError::Invalid(format!(
+                "another Ferry (daemon or app) is already syncing {}; stop it first or use another --data-dir",
+                inner.config.data_dir.display()
+            ))),
+        }
+    }
+}
+
+impl Drop for DaemonLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}

@@ -1,0 +1,209 @@
+//! HTTP to the backend, and what a failure means for the caller:
+//! transient (retry with backoff), auth (refresh or sign in), permanent (the
+//! request itself is wrong) or a bad response (a server or proxy that does not
+//! speak the protocol: treated as transient, never as a reason to drop data).
+
+use std::time::Duration;
+
+use ferry_protocol::{
+    ErrorBody, ErrorCode, Health, LoginRequest, PullResponse, PushRequest, PushResponse, RefreshRequest,
+    RemoteRecord, TokenResponse, SERVER_TIME_HEADER,
+};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::clock::{local_now_ms, ServerClock};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// Could not reach the server, timed out, 5xx, 429: try again later.
+    #[error("cannot reach the server ({reason}); will retry")]
+    Transient { reason: String, retry_after: Option<Duration> },
+    /// 401: the access token is missing/expired, or the refresh token is bad.
+    #[error("the server refused the sign-in ({code:?}): {message}")]
+    Auth { code: ErrorCode, message: String },
+    /// Any other 4xx: retrying the same request cannot help.
+    #[error("the server rejected the request ({status}, {code:?}): {message}")]
+    Permanent { status: u16, code: ErrorCode, message: String },
+    /// The answer was not what the protocol says (wrong JSON, a proxy page).
+    #[error("bad response from the server: {0}; check the server URL (`ferry init --server URL`) and retry")]
+    BadResponse(String),
+}
+
+impl TransportError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TransportError::Transient { .. } | TransportError::BadResponse(_))
+    }
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            TransportError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+pub struct Transport {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Transport {
+    pub fn new(base_url: &str) -> Transport {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            // A server that accepts and never answers must not hang a sync.
+            .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a default reqwest client always builds");
+        Transport { http, base: base_url.trim_end_matches('/').to_string() }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn health(&self, clock: &ServerClock) -> Result<Health, TransportError> {
+        self.call::<(), Health>(Method::GET, "/health", None, None, clock).await
+    }
+
+    pub async fn login(&self, user: &str, password: &str, clock: &ServerClock) -> Result<TokenResponse, TransportError> {
+        let body = LoginRequest { username: user.into(), password: password.into() };
+        self.call(Method::POST, "/v1/auth/login", None, Some(&body), clock).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str, clock: &ServerClock) -> Result<TokenResponse, TransportError> {
+        let body = RefreshRequest { refresh_token: refresh_token.into() };
+        self.call(Method::POST, "/v1/auth/refresh", None, Some(&body), clock).await
+    }
+
+    pub async fn logout(&self, refresh_token: &str, clock: &ServerClock) -> Result<(), TransportError> {
+        let body = RefreshRequest { refresh_token: refresh_token.into() };
+        self.call::<_, serde::de::IgnoredAny>(Method::POST, "/v1/auth/logout", None, Some(&body), clock)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn push(&self, token: &str, req: &PushRequest, clock: &ServerClock) -> Result<PushResponse, TransportError> {
+        let resp: PushResponse = self.call(Method::POST, "/v1/push", Some(token), Some(req), clock).await?;
+        if resp.results.len() != req.mutations.len() {
+            return Err(TransportError::BadResponse(format!(
+                "push answered {} results for {} mutations",
+                resp.results.len(),
+                req.mutations.len()
+            )));
+        }
+        for (m, r) in req.mutations.iter().zip(&resp.results) {
+            if m.id != r.mutation_id {
+                return Err(TransportError::BadResponse("push results are not in request order".into()));
+            }
+        }
+        Ok(resp)
+    }
+
+    pub async fn pull(&self, token: &str, since: u64, limit: u32, clock: &ServerClock) -> Result<PullResponse, TransportError> {
+        let path = format!("/v1/pull?since={since}&limit={limit}");
+        self.call::<(), PullResponse>(Method::GET, &path, Some(token), None, clock).await
+    }
+
+    /// `Ok(None)` when the server has no such record.
+    pub async fn record(&self, token: &str, entity: &str, id: &str, clock: &ServerClock) -> Result<Option<RemoteRecord>, TransportError> {
+        let path = format!("/v1/records/{}/{}", entity, urlencode(id));
+        match self.call::<(), RemoteRecord>(Method::GET, &path, Some(token), None, clock).await {
+            Ok(r) => Ok(Some(r)),
+            Err(TransportError::Permanent { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+        clock: &ServerClock,
+    ) -> Result<R, TransportError> {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let sent = local_now_ms();
+        let resp = req.send().await.map_err(classify_reqwest)?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let server_time = resp
+            .headers()
+            .get(SERVER_TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        let bytes = resp.bytes().await.map_err(classify_reqwest)?;
+        if let Some(st) = server_time {
+            clock.observe(sent, local_now_ms(), st);
+        }
+        if status.is_success() {
+            if status == StatusCode::NO_CONTENT || bytes.is_empty() {
+                return serde_json::from_slice(b"null")
+                    .or_else(|_| serde_json::from_slice(b"{}"))
+                    .map_err(|e| TransportError::BadResponse(e.to_string()));
+            }
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| TransportError::BadResponse(format!("{path}: {e}")));
+        }
+        let err: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+        let (code, message) = match err {
+            Some(e) => (e.error, e.message),
+            None => (ErrorCode::Unknown, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+        };
+        Err(match status.as_u16() {
+            401 => TransportError::Auth { code, message },
+            408 | 429 | 500..=599 => TransportError::Transient {
+                reason: format!("HTTP {}{}", status.as_u16(), if message.is_empty() { String::new() } else { format!(": {message}") }),
+                retry_after,
+            },
+            s => TransportError::Permanent { status: s, code, message },
+        })
+    }
+}
+
+fn classify_reqwest(e: reqwest::Error) -> TransportError {
+    let reason = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "connection broke while reading the answer".to_string()
+    } else {
+        // Walk the source chain: reqwest's top-level message is vague.
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = format!("{msg}: {s}");
+            src = s.source();
+        }
+        msg
+    };
+    TransportError::Transient { reason, retry_after: None }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
