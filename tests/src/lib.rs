@@ -5,6 +5,9 @@
 //! nothing is mocked. Each test gets its own free port and temporary
 //! directories, so tests run in parallel.
 
+pub mod chaos;
+pub mod ferry;
+pub mod proxy;
 pub mod server;
 
 use std::path::PathBuf;
@@ -14,7 +17,19 @@ use std::path::PathBuf;
 /// Panics with the fix when it has not been built: tests never build
 /// binaries themselves so the suite builds them once and shares them.
 pub fn bin_path(name: &str) -> PathBuf {
+    // An explicit directory (e.g. release binaries for the long chaos run).
+    if let Some(dir) = std::env::var_os("FERRY_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.exists(), "{} not found (FERRY_BIN_DIR)", path.display());
+        return path;
+    }
     let exe = std::env::current_exe().expect("current_exe");
+    // A binary of this crate (ferry-chaos) lives next to the others.
+    if let Some(sibling) = exe.parent().map(|d| d.join(name)) {
+        if sibling.exists() && exe.parent().and_then(|d| d.file_name()) != Some("deps".as_ref()) {
+            return sibling;
+        }
+    }
     // target/<profile>/deps/<test-binary> -> target/<profile>/<name>
     let dir = exe
         .parent()

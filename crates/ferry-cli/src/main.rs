@@ -107,6 +107,9 @@ fn open(cli: &Cli) -> Result<Engine> {
     if let Some(secs) = std::env::var("FERRY_PULL_INTERVAL_SECS").ok().and_then(|v| v.parse::<f64>().ok()) {
         config.pull_interval = std::time::Duration::from_secs_f64(secs.max(0.1));
     }
+    if let Some(n) = std::env::var("FERRY_BATCH_MAX").ok().and_then(|v| v.parse().ok()) {
+        config.batch_max_count = n;
+    }
     Engine::open(config).with_context(|| format!("cannot open Ferry data in {}", dir.display()))
 }
 

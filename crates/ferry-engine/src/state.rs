@@ -100,6 +100,7 @@ impl Inner {
         let mut run = self.run_state();
         run.offline = self.store.setting("offline")?.as_deref() == Some("1");
         run.error = self.store.setting("last_error")?;
+        run.next_retry_at = self.store.setting_i64("next_retry_at")?;
         if let Some(t) = self.store.setting_i64("last_progress_at")? {
             run.last_progress_at = t;
         }

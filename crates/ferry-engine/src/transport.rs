@@ -53,7 +53,7 @@ impl Transport {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // A server that accepts and never answers must not hang a sync.
-            .timeout(Duration::from_secs(30))
+            .timeout(request_timeout())
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -174,6 +174,17 @@ impl Transport {
             s => TransportError::Permanent { status: s, code, message },
         })
     }
+}
+
+/// How long one request may take. `FERRY_HTTP_TIMEOUT_SECS` shortens it for
+/// tests of hanging servers; the default suits slow mobile links.
+fn request_timeout() -> Duration {
+    std::env::var("FERRY_HTTP_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(30))
 }
 
 fn classify_reqwest(e: reqwest::Error) -> TransportError {

@@ -133,8 +133,11 @@ impl Store {
     pub fn open_conflicts(&self) -> Result<Vec<ConflictView>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, entity, record_id, base, local, remote, remote_version, remote_edited_at,
-                    remote_edited_by, local_edited_at, detected_at FROM conflicts ORDER BY detected_at, id",
+            "SELECT c.id, c.entity, c.record_id, c.base,
+                    (SELECT r.data FROM records r WHERE r.entity = c.entity AND r.id = c.record_id),
+                    c.remote, c.remote_version, c.remote_edited_at, c.remote_edited_by,
+                    coalesce((SELECT max(o.edited_at) FROM outbox o WHERE o.entity = c.entity AND o.record_id = c.record_id), c.local_edited_at),
+                    c.detected_at FROM conflicts c ORDER BY c.detected_at, c.id",
         )?;
         let rows = stmt
             .query_map([], conflict_from_row)?
@@ -145,8 +148,11 @@ impl Store {
     pub fn conflict(&self, id: &str) -> Result<ConflictView> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT id, entity, record_id, base, local, remote, remote_version, remote_edited_at,
-                    remote_edited_by, local_edited_at, detected_at FROM conflicts WHERE id = ?1",
+            "SELECT c.id, c.entity, c.record_id, c.base,
+                    (SELECT r.data FROM records r WHERE r.entity = c.entity AND r.id = c.record_id),
+                    c.remote, c.remote_version, c.remote_edited_at, c.remote_edited_by,
+                    coalesce((SELECT max(o.edited_at) FROM outbox o WHERE o.entity = c.entity AND o.record_id = c.record_id), c.local_edited_at),
+                    c.detected_at FROM conflicts c WHERE c.id = ?1",
             [id],
             conflict_from_row,
         )

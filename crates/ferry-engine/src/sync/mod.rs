@@ -86,6 +86,7 @@ impl Inner {
                 self.store.set_setting("last_sync_at", &finished_at.to_string())?;
                 self.store.set_setting("offline", "0")?;
                 self.store.remove_setting("last_error")?;
+                self.store.remove_setting("next_retry_at")?;
                 {
                     let mut run = self.run_state();
                     run.offline = false;

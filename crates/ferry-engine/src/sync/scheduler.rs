@@ -51,14 +51,14 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
             Ok(_) => {
                 backoff.reset();
                 retry_at = None;
+                let _ = inner.store.remove_setting("next_retry_at");
                 next_pull = Instant::now() + inner.pull_interval();
             }
             Err(EngineError::Transport(t)) if t.is_transient() => {
                 let delay = backoff.next_delay(t.retry_after());
                 tracing::info!(error = %t, retry_in_ms = delay.as_millis() as u64, "sync failed; backing off");
                 retry_at = Some(Instant::now() + delay);
-                inner.run_state().next_retry_at = Some(local_now_ms() + delay.as_millis() as i64);
-                inner.publish();
+                note_retry_at(&inner, delay);
             }
             Err(EngineError::NeedsSignIn(_)) | Err(EngineError::NotSignedIn) | Err(EngineError::NotConfigured) => {
                 // Nothing to do until the user acts; a login wakes us.
@@ -70,13 +70,20 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
                 let delay = backoff.next_delay(None);
                 tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "sync failed");
                 retry_at = Some(Instant::now() + delay);
-                inner.run_state().next_retry_at = Some(local_now_ms() + delay.as_millis() as i64);
-                inner.publish();
+                note_retry_at(&inner, delay);
             }
         }
     }
     tracing::info!("sync loop stopped");
     Ok(())
+}
+
+/// Shown in the status (here and, through the database, in `ferry status`).
+fn note_retry_at(inner: &Inner, delay: Duration) {
+    let at = local_now_ms() + delay.as_millis() as i64;
+    inner.run_state().next_retry_at = Some(at);
+    let _ = inner.store.set_setting("next_retry_at", &at.to_string());
+    inner.publish();
 }
 
 async fn sleep_until(at: Option<Instant>) {

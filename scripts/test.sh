@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds every binary once,
+# runs unit and end-to-end tests (real ferry-server, real ferry processes,
+# a real Secret Service for the keyring test), the UI's unit tests, and the
+# desktop app's end-to-end test under Xvfb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+scripts/setup.sh
+
+echo "== build (once; the tests share these binaries)"
+(cd ui && npx vite build >/dev/null)
+cargo build --workspace --bins --tests
+
+echo "== Rust unit and end-to-end tests (with a real Secret Service)"
+export FERRY_REQUIRE_KEYRING=1
+dbus-run-session -- bash -c '
+  printf %s ferry-ci | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  cargo test --workspace --no-fail-fast -- --test-threads=4
+'
+
+echo "== desktop app: front-end unit tests and end-to-end under Xvfb"
+APP_E2E_SKIP_INSTALL=1 scripts/app-e2e.sh

@@ -1,0 +1,178 @@
+//! Staying signed in: token refresh across many expiries, revoked and expired
+//! refresh tokens, secrets kept out of files and logs, the OS keyring.
+
+use std::time::Duration;
+
+use ferry_e2e::ferry::Ferry;
+use ferry_e2e::server::TestServer;
+use serde_json::{json, Value};
+
+fn tokens(f: &Ferry) -> (String, String) {
+    let all: Value = serde_json::from_slice(&std::fs::read(f.token_file()).expect("token file")).unwrap();
+    let (_, t) = all.as_object().unwrap().iter().next().expect("one account");
+    (t["access_token"].as_str().unwrap().into(), t["refresh_token"].as_str().unwrap().into())
+}
+
+#[test]
+fn sync_keeps_working_across_many_access_token_expiries() {
+    let server = TestServer::start_with(&["--access-token-ttl", "2"]);
+    server.add_user("mentor", "org1", "pw");
+    let a = Ferry::new();
+    a.connect(&server.url(), "mentor", "pw");
+    let (first_access, first_refresh) = tokens(&a);
+    for i in 0..5 {
+        a.put("activity", &format!("t{i}"), &json!({"i": i}));
+        a.sync().ok();
+        std::thread::sleep(Duration::from_millis(2300)); // past the expiry
+    }
+    let (access, refresh) = tokens(&a);
+    assert_ne!(access, first_access, "the access token was renewed");
+    assert_ne!(refresh, first_refresh, "the refresh token rotated");
+    assert_eq!(server.stats()["mutations_applied"], 5);
+}
+
+#[test]
+fn daemon_rides_through_expiries_and_a_401_without_a_new_login() {
+    let server = TestServer::start_with(&["--access-token-ttl", "2"]);
+    server.add_user("mentor", "org1", "pw");
+    let mut a = Ferry::new();
+    a.connect(&server.url(), "mentor", "pw");
+    a.start_daemon(&[("FERRY_PULL_INTERVAL_SECS", "1")]);
+    for i in 0..4 {
+        a.put("activity", &format!("d{i}"), &json!({"i": i}));
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    a.stop_daemon();
+    a.sync().ok();
+    assert_eq!(server.stats()["mutations_applied"], 4);
+    assert_ne!(a.status()["state"], "needs-sign-in");
+}
+
+#[test]
+fn reused_refresh_token_means_sign_in_again_with_the_queue_intact() {
+    let server = TestServer::start_with(&["--access-token-ttl", "2"]);
+    server.add_user("mentor", "org1", "pw");
+    let a = Ferry::new();
+    a.connect(&server.url(), "mentor", "pw");
+    let (_, refresh) = tokens(&a);
+    // Someone else uses (steals) the refresh token twice: the server revokes
+    // the whole family, including what this client holds.
+    let http = reqwest::blocking::Client::new();
+    for _ in 0..2 {
+        let _ = http
+            .post(format!("{}/v1/auth/refresh", server.url()))
+            .json(&json!({"refresh_token": refresh}))
+            .send()
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    a.put("activity", "q1", &json!({"queued": true}));
+    let r = a.sync();
+    assert_eq!(r.code, 4, "sign-in needed exits 4: {}", r.stderr);
+    assert!(r.stderr.contains("ferry login"), "{}", r.stderr);
+    let s = a.status();
+    assert_eq!(s["state"], "needs-sign-in");
+    assert_eq!(s["pending"], 1);
+
+    a.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw").ok();
+    a.sync().ok();
+    assert_eq!(a.status()["pending"], 0);
+    assert_eq!(a.status()["state"], "idle");
+    assert!(server.dump().iter().any(|r| r["record_id"] == "q1"));
+}
+
+#[test]
+fn long_offline_past_the_refresh_lifetime_asks_for_one_sign_in_and_loses_nothing() {
+    let mut server = TestServer::start_with(&["--access-token-ttl", "1", "--refresh-token-ttl", "3"]);
+    server.add_user("mentor", "org1", "pw");
+    let a = Ferry::new();
+    a.connect(&server.url(), "mentor", "pw");
+    server.kill();
+    for i in 0..10 {
+        a.put("expense", &format!("e{i}"), &json!({"amount": i}));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    server.restart();
+    let r = a.sync();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(a.status()["pending"], 10);
+    a.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw").ok();
+    a.sync().ok();
+    assert_eq!(server.stats()["mutations_applied"], 10);
+}
+
+#[test]
+fn no_token_in_the_data_dir_or_any_log() {
+    let server = TestServer::start_with(&["--access-token-ttl", "2"]);
+    server.add_user("mentor", "org1", "pw-secret-123");
+    let mut a = Ferry::new();
+    a.connect(&server.url(), "mentor", "pw-secret-123");
+    let mut seen = vec![tokens(&a)];
+    a.start_daemon(&[("FERRY_LOG", "trace"), ("FERRY_PULL_INTERVAL_SECS", "1")]);
+    for i in 0..3 {
+        a.put("activity", &format!("s{i}"), &json!({"i": i}));
+        std::thread::sleep(Duration::from_millis(2200));
+        seen.push(tokens(&a));
+    }
+    a.stop_daemon();
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
+        ("daemon log".into(), a.daemon_log().into_bytes()),
+        ("server log".into(), server.log().into_bytes()),
+    ];
+    for entry in std::fs::read_dir(a.data_dir()).unwrap() {
+        let p = entry.unwrap().path();
+        haystacks.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+    }
+    for (name, bytes) in &haystacks {
+        let text = String::from_utf8_lossy(bytes);
+        for (access, refresh) in &seen {
+            assert!(!text.contains(access.as_str()), "access token found in {name}");
+            assert!(!text.contains(refresh.as_str()), "refresh token found in {name}");
+        }
+        assert!(!text.contains("pw-secret-123"), "password found in {name}");
+    }
+    let status = a.run(&["status", "--json"]).ok().stdout;
+    assert!(!seen.iter().any(|(x, r)| status.contains(x.as_str()) || status.contains(r.as_str())));
+}
+
+/// Against the real Secret Service (gnome-keyring under dbus-run-session in
+/// CI). Where none runs, this says so and passes unless
+/// FERRY_REQUIRE_KEYRING=1 demands it.
+#[test]
+fn tokens_live_in_the_os_keyring() {
+    let server = TestServer::start();
+    server.add_user("mentor", "org1", "pw");
+    let probe = Ferry::new().with_keyring();
+    probe.run(&["init", "--server", &server.url()]).ok();
+    let r = probe.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw");
+    if r.code != 0 {
+        assert!(
+            r.stderr.contains("--token-file"),
+            "without a keyring the error must offer the alternative: {}",
+            r.stderr
+        );
+        if std::env::var("FERRY_REQUIRE_KEYRING").as_deref() == Ok("1") {
+            panic!("FERRY_REQUIRE_KEYRING=1 but the keyring is unusable: {}", r.stderr);
+        }
+        eprintln!("no Secret Service here; keyring round trip not exercised: {}", r.stderr.trim());
+        return;
+    }
+    probe.put("activity", "k1", &json!({"k": 1}));
+    probe.sync().ok();
+    assert!(!probe.token_file().exists(), "no token file when the keyring is used");
+    probe.run(&["logout"]).ok();
+    let r = probe.sync();
+    assert_eq!(r.code, 4, "signed out: {}", r.stderr);
+}
+
+#[test]
+fn without_a_secret_service_login_says_what_to_do() {
+    let server = TestServer::start();
+    server.add_user("mentor", "org1", "pw");
+    let f = Ferry::new().with_keyring().with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/ferry-test-bus");
+    f.run(&["init", "--server", &server.url()]).ok();
+    let r = f.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw");
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--token-file") && r.stderr.contains("FERRY_TOKEN_FILE"), "{}", r.stderr);
+    assert_eq!(f.status()["user"], Value::Null, "no half sign-in recorded");
+}

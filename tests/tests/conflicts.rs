@@ -1,0 +1,280 @@
+//! Conflicts end to end: one real server, two or three real clients, every
+//! policy, both edit orders, edit versus delete, clock skew, manual picks.
+
+use std::time::Duration;
+
+use ferry_e2e::ferry::Ferry;
+use ferry_e2e::server::TestServer;
+use serde_json::{json, Value};
+
+struct World {
+    server: TestServer,
+    a: Ferry,
+    b: Ferry,
+}
+
+const BASE: &str = r#"{"title":"Visit","minutes":30,"place":"Hall"}"#;
+
+/// A and B (one organisation) both hold activity x at version 1.
+fn world(policy: &str, a: Ferry, b: Ferry) -> World {
+    let server = TestServer::start();
+    server.add_user("mentor", "org1", "pw1");
+    server.add_user("coordinator", "org1", "pw2");
+    a.connect(&server.url(), "mentor", "pw1");
+    b.connect(&server.url(), "coordinator", "pw2");
+    for f in [&a, &b] {
+        f.run(&["policy", "activity", policy]).ok();
+    }
+    a.run(&["put", "activity", "x", BASE]).ok();
+    a.sync().ok();
+    b.sync().ok();
+    assert_eq!(b.get("activity", "x").unwrap(), serde_json::from_str::<Value>(BASE).unwrap());
+    World { server, a, b }
+}
+
+/// Edits are milliseconds apart on one machine; make their order certain.
+fn tick() {
+    std::thread::sleep(Duration::from_millis(30));
+}
+
+impl World {
+    /// Syncs everyone until quiet and checks that all agree with the server.
+    fn converge(&self) -> Option<Value> {
+        for _ in 0..2 {
+            self.a.sync();
+            self.b.sync();
+        }
+        let server = self
+            .server
+            .dump()
+            .into_iter()
+            .find(|r| r["entity"] == "activity" && r["record_id"] == "x")
+            .expect("x on the server");
+        let on_server = if server["deleted"] == true { None } else { Some(server["data"].clone()) };
+        assert_eq!(self.a.get("activity", "x"), on_server, "client A agrees with the server");
+        assert_eq!(self.b.get("activity", "x"), on_server, "client B agrees with the server");
+        on_server
+    }
+}
+
+fn patch(f: &Ferry, v: Value) {
+    f.patch("activity", "x", &v);
+    tick();
+}
+
+fn expect(fields: Value) -> Option<Value> {
+    let mut base: Value = serde_json::from_str(BASE).unwrap();
+    for (k, v) in fields.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    Some(base)
+}
+
+/// `first` edits first, `second` edits later; `sync_first` uploads first.
+fn edit_edit(policy: &str, later_syncs_first: bool) -> (World, Option<Value>) {
+    let w = world(policy, Ferry::new(), Ferry::new());
+    patch(&w.a, json!({"minutes": 45}));
+    patch(&w.b, json!({"minutes": 60}));
+    if later_syncs_first {
+        w.b.sync().ok();
+        w.a.sync();
+    } else {
+        w.a.sync().ok();
+        w.b.sync();
+    }
+    let end = w.converge();
+    (w, end)
+}
+
+#[test]
+fn lww_keeps_the_edit_made_last_whatever_the_upload_order() {
+    for later_first in [true, false] {
+        let (w, end) = edit_edit("lww", later_first);
+        assert_eq!(end, expect(json!({"minutes": 60})), "later edit wins (later_first={later_first})");
+        // The loser's side is in the history, with the reason.
+        let loser = if later_first { &w.a } else { &w.b };
+        let h = loser.history();
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[0]["policy"], "lww");
+        assert!(h[0]["reason"].as_str().unwrap().contains("later"), "{}", h[0]);
+    }
+}
+
+#[test]
+fn server_wins_keeps_whatever_arrived_first() {
+    let (_, end) = edit_edit("server-wins", true);
+    assert_eq!(end, expect(json!({"minutes": 60})));
+    let (w, end) = edit_edit("server-wins", false);
+    assert_eq!(end, expect(json!({"minutes": 45})));
+    // B lost; its edit can be restored from the history as a new edit.
+    let h = w.b.history();
+    assert_eq!(h[0]["restorable"], true);
+    w.b.run(&["restore", &h[0]["id"].to_string()]).ok();
+    assert_eq!(w.converge(), expect(json!({"minutes": 60})));
+}
+
+#[test]
+fn client_wins_keeps_whatever_arrived_last() {
+    let (_, end) = edit_edit("client-wins", true);
+    assert_eq!(end, expect(json!({"minutes": 45})));
+    let (_, end) = edit_edit("client-wins", false);
+    assert_eq!(end, expect(json!({"minutes": 60})));
+}
+
+#[test]
+fn merge_keeps_disjoint_fields_and_falls_back_to_lww_on_overlap() {
+    for later_first in [true, false] {
+        let w = world("merge", Ferry::new(), Ferry::new());
+        patch(&w.a, json!({"minutes": 45, "title": "Home visit"}));
+        patch(&w.b, json!({"place": "Library", "title": "Group visit"}));
+        if later_first {
+            w.b.sync().ok();
+        } else {
+            w.a.sync().ok();
+        }
+        let end = w.converge();
+        assert_eq!(
+            end,
+            Some(json!({"minutes": 45, "place": "Library", "title": "Group visit"})),
+            "later_first={later_first}"
+        );
+    }
+}
+
+#[test]
+fn edit_versus_delete_both_ways_under_lww() {
+    // Delete first, edit later: the edit wins and the record comes back.
+    for later_first in [true, false] {
+        let w = world("lww", Ferry::new(), Ferry::new());
+        w.a.delete("activity", "x");
+        tick();
+        patch(&w.b, json!({"minutes": 99}));
+        if later_first {
+            w.b.sync().ok();
+        } else {
+            w.a.sync().ok();
+        }
+        assert_eq!(w.converge(), expect(json!({"minutes": 99})), "edit after delete, later_first={later_first}");
+    }
+    // Edit first, delete later: the delete wins.
+    for later_first in [true, false] {
+        let w = world("lww", Ferry::new(), Ferry::new());
+        patch(&w.b, json!({"minutes": 99}));
+        w.a.delete("activity", "x");
+        tick();
+        if later_first {
+            w.a.sync().ok();
+        } else {
+            w.b.sync().ok();
+        }
+        assert_eq!(w.converge(), None, "delete after edit, later_first={later_first}");
+    }
+}
+
+#[test]
+fn lww_follows_real_edit_order_when_a_clock_is_hours_off() {
+    const HOURS_3: &str = "10800000";
+    // A's clock runs 3 h ahead: uncorrected, its earlier edit would win.
+    let w = world("lww", Ferry::new().with_env("FERRY_TEST_CLOCK_SKEW_MS", HOURS_3), Ferry::new());
+    patch(&w.a, json!({"minutes": 1}));
+    patch(&w.b, json!({"minutes": 2}));
+    w.b.sync().ok();
+    assert_eq!(w.converge(), expect(json!({"minutes": 2})), "B edited last");
+
+    // A's clock runs 3 h behind: uncorrected, its later edit would lose.
+    let w = world("lww", Ferry::new().with_env("FERRY_TEST_CLOCK_SKEW_MS", "-10800000"), Ferry::new());
+    patch(&w.b, json!({"minutes": 3}));
+    patch(&w.a, json!({"minutes": 4}));
+    w.b.sync().ok();
+    assert_eq!(w.converge(), expect(json!({"minutes": 4})), "A edited last");
+}
+
+#[test]
+fn manual_conflict_blocks_only_its_record_survives_restart_and_resolves_by_field() {
+    let mut w = world("manual", Ferry::new(), Ferry::new());
+    patch(&w.a, json!({"minutes": 45, "title": "Mine"}));
+    patch(&w.b, json!({"minutes": 60, "place": "Theirs"}));
+    w.b.sync().ok();
+    w.a.put("activity", "other", &json!({"n": 1}));
+    let r = w.a.sync();
+    assert_eq!(r.code, 3, "a parked conflict leaves the sync incomplete: {}", r.stderr);
+    assert!(r.stderr.contains("conflict"), "{}", r.stderr);
+    // Other records kept syncing.
+    assert!(w.server.dump().iter().any(|r| r["record_id"] == "other"));
+    // Later edits of x wait behind the conflict.
+    patch(&w.a, json!({"note": "added while in conflict"}));
+    assert_eq!(w.a.queue(Some("pending")).len(), 1);
+    assert_eq!(w.a.queue(Some("conflict")).len(), 1);
+    assert_eq!(w.a.status()["conflicts"], 1);
+
+    // The conflict survives a server restart and new client processes.
+    w.server.restart();
+    w.a.sync();
+    let c = w.a.conflicts();
+    assert_eq!(c.len(), 1);
+    let c = &c[0];
+    assert_eq!(c["base"], serde_json::from_str::<Value>(BASE).unwrap());
+    assert_eq!(c["local"]["note"], "added while in conflict");
+    assert_eq!(c["remote"]["place"], "Theirs");
+    assert_eq!(c["differing_fields"], json!(["minutes", "note", "place", "title"]));
+
+    // Keep theirs, but my title and note.
+    let id = c["id"].as_str().unwrap();
+    w.a.run(&["resolve", id, "--keep", "remote", "--field", "title=local", "--field", "note=local"]).ok();
+    assert!(w.a.conflicts().is_empty());
+    let chosen = json!({"title": "Mine", "minutes": 60, "place": "Theirs", "note": "added while in conflict"});
+    assert_eq!(w.converge(), Some(chosen));
+    let h = w.a.history();
+    assert_eq!(h[0]["policy"], "manual");
+    assert_eq!(h[0]["winner"], "merged");
+}
+
+#[test]
+fn manual_keep_mine_and_three_clients_agree() {
+    let w = world("manual", Ferry::new(), Ferry::new());
+    let c = Ferry::new();
+    w.server.add_user("third", "org1", "pw3");
+    c.connect(&w.server.url(), "third", "pw3");
+    c.run(&["policy", "activity", "manual"]).ok();
+    c.sync().ok();
+    patch(&w.a, json!({"minutes": 1}));
+    patch(&w.b, json!({"minutes": 2}));
+    patch(&c, json!({"minutes": 3}));
+    w.a.sync().ok();
+    w.b.sync();
+    c.sync();
+    for f in [&w.b, &c] {
+        let conflicts = f.conflicts();
+        assert_eq!(conflicts.len(), 1);
+        f.run(&["resolve", conflicts[0]["id"].as_str().unwrap(), "--keep", "local"]).ok();
+        f.sync();
+    }
+    // B resolved first and uploaded; C's resolution then met B's version:
+    // a second conflict for C, which keeps its own again.
+    for _ in 0..3 {
+        if let Some(cf) = c.conflicts().first() {
+            c.run(&["resolve", cf["id"].as_str().unwrap(), "--keep", "local"]).ok();
+        }
+        c.sync();
+        w.b.sync();
+        w.a.sync();
+    }
+    let end = w.converge();
+    assert_eq!(end, expect(json!({"minutes": 3})));
+    assert_eq!(c.get("activity", "x"), end);
+}
+
+#[test]
+fn other_organisations_never_conflict_with_us() {
+    let w = world("lww", Ferry::new(), Ferry::new());
+    w.server.add_user("stranger", "org2", "pw9");
+    let s = Ferry::new();
+    s.connect(&w.server.url(), "stranger", "pw9");
+    s.put("activity", "x", &json!({"title": "Other org"}));
+    s.sync().ok();
+    patch(&w.a, json!({"minutes": 1}));
+    w.a.sync().ok();
+    assert!(w.a.history().is_empty(), "no conflict with another organisation's record");
+    assert_eq!(s.get("activity", "x"), Some(json!({"title": "Other org"})));
+    assert_eq!(w.converge(), expect(json!({"minutes": 1})));
+}
