@@ -292,3 +292,21 @@ fn server_errors_and_hangs_back_off_on_schedule_and_lose_nothing() {
     assert_eq!(server_records(&server, "activity").len(), 5);
     assert_eq!(server.stats()["mutations_applied"], 5);
 }
+
+#[test]
+fn pending_items_without_progress_turn_the_state_to_stalled() {
+    let mut server = server_with_users();
+    let mut a = Ferry::new().with_env("FERRY_STALL_AFTER_SECS", "2");
+    a.connect(&server.url(), "mentor", "pw-mentor");
+    a.sync().ok();
+    server.kill();
+    a.put("activity", "s1", &json!({"waiting": true}));
+    assert_eq!(a.status()["state"], "idle", "fresh changes are not stalled");
+    a.start_daemon(&[]);
+    wait_for(Duration::from_secs(30), "stalled state", || (a.status()["state"] == "stalled").then_some(()));
+    wait_for(Duration::from_secs(10), "stalled event", || a.daemon_log().contains("Stalled").then_some(()));
+    server.restart();
+    a.stop_daemon();
+    a.sync().ok();
+    assert_eq!(a.status()["state"], "idle");
+}

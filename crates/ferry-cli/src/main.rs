@@ -262,28 +262,31 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn import(engine: &Engine, file: &std::path::Path) -> Result<()> {
-    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let mut items = Vec::new();
-    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: cannot read line {}", file.display(), n + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        #[derive(serde::Deserialize)]
-        struct Item {
-            entity: String,
-            id: String,
-            data: serde_json::Value,
-        }
-        let item: Item = serde_json::from_str(&line).map_err(|e| {
-            anyhow!("{} line {}: {e}; each line must be {{\"entity\":...,\"id\":...,\"data\":{{...}}}}; nothing was imported", file.display(), n + 1)
-        })?;
-        let serde_json::Value::Object(data) = item.data else {
-            bail!("{} line {}: \"data\" must be a JSON object; nothing was imported", file.display(), n + 1);
-        };
-        items.push((item.entity, item.id, data));
+    #[derive(serde::Deserialize)]
+    struct Item {
+        entity: String,
+        id: String,
+        data: serde_json::Value,
     }
-    let n = engine.put_many(items).map_err(|e| anyhow!("{e}; nothing was imported"))?;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let name = file.display().to_string();
+    // Streamed into one transaction: all or nothing, flat memory.
+    let items = std::io::BufReader::new(f)
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+        .map(|(n, line)| {
+            let bad = |m: String| EngineError::Invalid(format!("{name} line {}: {m}", n + 1));
+            let line = line.map_err(|e| bad(format!("cannot read: {e}")))?;
+            let item: Item = serde_json::from_str(&line).map_err(|e| {
+                bad(format!("{e}; each line must be {{\"entity\":...,\"id\":...,\"data\":{{...}}}}"))
+            })?;
+            match item.data {
+                serde_json::Value::Object(data) => Ok((item.entity, item.id, data)),
+                _ => Err(bad("\"data\" must be a JSON object".into())),
+            }
+        });
+    let n = engine.put_stream(items).map_err(|e| anyhow!("{e}; nothing was imported"))?;
     println!("imported {n} records");
     Ok(())
 }

@@ -160,6 +160,20 @@ impl Engine {
         Ok(n)
     }
 
+    /// Creates/replaces records from a stream in one transaction, all or
+    /// nothing; memory stays flat however many there are.
+    pub fn put_stream<I>(&self, items: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = Result<(String, String, Fields)>>,
+    {
+        let writes = items.into_iter().map(|r| {
+            r.map(|(entity, record_id, data)| WriteOp { entity, record_id, op: Op::Upsert, payload: Some(data) })
+        });
+        let n = self.inner.store.write_stream(writes, self.inner.clock.now_ms(), clock::local_now_ms())?;
+        self.inner.local_write_done();
+        Ok(n)
+    }
+
     // ------------------------------------------------------------ reads
 
     pub fn get(&self, entity: &str, id: &str) -> Result<Option<LocalRecord>> {

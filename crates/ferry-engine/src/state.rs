@@ -25,6 +25,8 @@ pub(crate) struct RunState {
     pub needs_sign_in: Option<String>,
     pub next_retry_at: Option<i64>,
     pub progress: Option<Progress>,
+    /// Mutations in the request being sent right now.
+    pub in_flight: u64,
     pub last_progress_at: i64,
     pub stall_reported: bool,
 }
@@ -306,7 +308,11 @@ impl Inner {
             run.last_progress_at = now;
             run.stall_reported = false;
         }
-        let stalled = counts.pending > 0 && now - run.last_progress_at >= self.config.stall_after.as_millis() as i64;
+        // The stall clock starts at the last progress or when the oldest
+        // waiting change was made, whichever is later.
+        let oldest = self.store.oldest_pending_edit().ok().flatten().map(|t| t - self.clock.offset_ms());
+        let stall_start = run.last_progress_at.max(oldest.unwrap_or(i64::MIN));
+        let stalled = counts.pending > 0 && now - stall_start >= self.config.stall_after.as_millis() as i64;
         let state = if run.needs_sign_in.is_some() {
             SyncState::NeedsSignIn
         } else if paused {
@@ -322,7 +328,7 @@ impl Inner {
         } else {
             SyncState::Idle
         };
-        let in_flight = run.progress.map_or(0, |p| p.to_upload.saturating_sub(p.uploaded)).min(counts.pending);
+        let in_flight = run.in_flight.min(counts.pending);
         Status {
             state,
             pending: counts.pending - in_flight,

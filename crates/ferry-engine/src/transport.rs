@@ -147,7 +147,7 @@ impl Transport {
             .get(SERVER_TIME_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok());
-        let bytes = resp.bytes().await.map_err(classify_reqwest)?;
+        let bytes = read_capped(resp).await?;
         if let Some(st) = server_time {
             clock.observe(sent, local_now_ms(), st);
         }
@@ -163,7 +163,21 @@ impl Transport {
         let err: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
         let (code, message) = match err {
             Some(e) => (e.error, e.message),
-            None => (ErrorCode::Unknown, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+            None => {
+                let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+                // A 4xx that is not the protocol's error body comes from
+                // something else (a captive portal, a proxy, a wrong URL):
+                // never a reason to fail the data. 413 keeps its meaning so
+                // batches still shrink behind a proxy's body limit.
+                if status.is_client_error() && !matches!(status.as_u16(), 408 | 413 | 429) {
+                    return Err(TransportError::BadResponse(format!(
+                        "{path} answered HTTP {} with a non-Ferry body ({:?})",
+                        status.as_u16(),
+                        text.chars().take(80).collect::<String>()
+                    )));
+                }
+                (ErrorCode::Unknown, text)
+            }
         };
         Err(match status.as_u16() {
             401 => TransportError::Auth { code, message },
@@ -174,6 +188,23 @@ impl Transport {
             s => TransportError::Permanent { status: s, code, message },
         })
     }
+}
+
+/// Largest answer read; anything bigger is not a Ferry server's answer.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, TransportError> {
+    if resp.content_length().is_some_and(|n| n as usize > MAX_RESPONSE_BYTES) {
+        return Err(TransportError::BadResponse(format!("answer larger than {MAX_RESPONSE_BYTES} bytes")));
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(classify_reqwest)? {
+        if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(TransportError::BadResponse(format!("answer larger than {MAX_RESPONSE_BYTES} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// How long one request may take. `FERRY_HTTP_TIMEOUT_SECS` shortens it for

@@ -47,6 +47,10 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(db_err)?;
+        // Every transaction here writes. Taking the write lock up front makes
+        // a second process (daemon + CLI) wait for the busy timeout instead
+        // of failing at once with "database is locked" on lock upgrade.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // Fail early and clearly on a file that is not a database.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
             .map_err(db_err)?;

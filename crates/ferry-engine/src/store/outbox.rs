@@ -104,7 +104,7 @@ impl Store {
         let tx = conn.transaction()?;
         for s in settled {
             match *s {
-                Settlement::Applied { item, version, server_time: _ } => {
+                Settlement::Applied { item, version, duplicate } => {
                     let m = &item.mutation;
                     tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
                     let known: Option<(i64, Option<String>)> = tx
@@ -112,6 +112,12 @@ impl Store {
                         .query_row(params![m.entity, m.record_id], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
                     let Some((known_version, shadow)) = known else { continue };
+                    if duplicate {
+                        // Applied earlier, answer lost: others may have
+                        // changed the record since, and the pull cursor may
+                        // have moved past it while this was queued.
+                        super::records::mark_refetch(&tx, &m.entity, &m.record_id)?;
+                    }
                     if version as i64 <= known_version {
                         continue; // a duplicate answer for something already settled
                     }
@@ -242,6 +248,15 @@ impl Store {
         Ok(())
     }
 
+    /// Edit time (server clock) of the oldest pending mutation.
+    pub fn oldest_pending_edit(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT edited_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Latest local edit time among a record's queued mutations.
     pub fn local_edited_at(&self, entity: &str, record_id: &str) -> Result<Option<i64>> {
         Ok(self.conn().query_row(
@@ -299,7 +314,7 @@ pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, recor
 
 /// What happened to one sent mutation that the store must record.
 pub enum Settlement<'a> {
-    Applied { item: &'a BatchItem, version: u64, server_time: i64 },
+    Applied { item: &'a BatchItem, version: u64, duplicate: bool },
     Rejected { item: &'a BatchItem, reason: String },
 }
 
@@ -362,7 +377,7 @@ mod tests {
         let s = Store::open(&dir.path().join("t.db")).unwrap();
         put(&s, "r", json!({"n": 1}));
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
-        s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, server_time: 5 }], 0).unwrap();
+        s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, duplicate: false }], 0).unwrap();
         assert_eq!(s.shadow("a", "r").unwrap().unwrap().0, 1);
         let w = WriteOp { entity: "a".into(), record_id: "r".into(), op: Op::Patch, payload: json!({"n": 2}).as_object().cloned() };
         s.write(&w, 2, 2).unwrap();

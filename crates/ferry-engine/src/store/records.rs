@@ -68,6 +68,29 @@ impl Store {
         Ok(writes.len())
     }
 
+    /// Applies writes from an iterator in one transaction, all or nothing,
+    /// without holding them all in memory. An `Err` item aborts the lot.
+    pub fn write_stream<I>(&self, writes: I, edited_at: i64, now: i64) -> Result<usize>
+    where
+        I: IntoIterator<Item = Result<WriteOp>>,
+    {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        for w in writes {
+            let w = w?;
+            n += 1;
+            let label = |m: String| EngineError::Invalid(format!("item {n}: {m}"));
+            w.validate().map_err(|e| label(e.to_string()))?;
+            write_in(&tx, &w, edited_at, now).map_err(|e| match e {
+                EngineError::Invalid(m) | EngineError::NotFound(m) => label(m),
+                other => other,
+            })?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     pub fn get(&self, entity: &str, id: &str) -> Result<Option<LocalRecord>> {
         let conn = self.conn();
         let rec = conn
@@ -129,8 +152,13 @@ impl Store {
         let tx = conn.transaction()?;
         let mut applied = 0;
         for rec in changes {
-            if apply_remote_in(&tx, rec, now)? {
-                applied += 1;
+            match apply_remote_in(&tx, rec, now)? {
+                RemoteApplied::Applied => applied += 1,
+                // The local copy stays as it is until its queued edits are
+                // settled; then it must be re-read, because the cursor moves
+                // past this version now.
+                RemoteApplied::SkippedQueued => mark_refetch(&tx, &rec.entity, &rec.record_id)?,
+                RemoteApplied::AlreadyHave => {}
             }
         }
         tx.execute(
@@ -146,15 +174,22 @@ impl Store {
     pub fn apply_remote(&self, rec: &RemoteRecord, now: i64) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let changed = apply_remote_in(&tx, rec, now)?;
-        tx.execute("DELETE FROM refetch WHERE entity = ?1 AND id = ?2", params![rec.entity, rec.record_id])?;
+        let outcome = apply_remote_in(&tx, rec, now)?;
+        if outcome != RemoteApplied::SkippedQueued {
+            tx.execute("DELETE FROM refetch WHERE entity = ?1 AND id = ?2", params![rec.entity, rec.record_id])?;
+        }
         tx.commit()?;
-        Ok(changed)
+        Ok(outcome == RemoteApplied::Applied)
     }
 
     pub fn refetch_list(&self, limit: u32) -> Result<Vec<(String, String)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT entity, id FROM refetch LIMIT ?1")?;
+        // Records with queued edits wait: their conflict is settled first.
+        let mut stmt = conn.prepare(
+            "SELECT f.entity, f.id FROM refetch f
+             WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity = f.entity AND o.record_id = f.id)
+             LIMIT ?1",
+        )?;
         let rows = stmt
             .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -218,22 +253,35 @@ pub(super) fn write_in(tx: &Transaction, w: &WriteOp, edited_at: i64, now: i64) 
     Ok(id)
 }
 
-/// Returns whether the local copy changed.
-pub(super) fn apply_remote_in(tx: &Transaction, rec: &RemoteRecord, now: i64) -> Result<bool> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RemoteApplied {
+    Applied,
+    /// Local edits are queued for this record: left alone.
+    SkippedQueued,
+    /// The local copy is this version or newer.
+    AlreadyHave,
+}
+
+pub(super) fn mark_refetch(tx: &Transaction, entity: &str, id: &str) -> Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO refetch(entity, id) VALUES (?1, ?2)")?.execute(params![entity, id])?;
+    Ok(())
+}
+
+pub(super) fn apply_remote_in(tx: &Transaction, rec: &RemoteRecord, now: i64) -> Result<RemoteApplied> {
     let queued: bool = tx
         .prepare_cached("SELECT EXISTS(SELECT 1 FROM outbox WHERE entity = ?1 AND record_id = ?2)")?
         .query_row(params![rec.entity, rec.record_id], |r| r.get(0))?;
     if queued {
         // Local edits win the right to be pushed; the server will tell us
         // about the conflict and the resolver decides. Never overwrite here.
-        return Ok(false);
+        return Ok(RemoteApplied::SkippedQueued);
     }
     let known: Option<i64> = tx
         .prepare_cached("SELECT version FROM records WHERE entity = ?1 AND id = ?2")?
         .query_row(params![rec.entity, rec.record_id], |r| r.get(0))
         .optional()?;
     if known.is_some_and(|v| v as u64 >= rec.version) {
-        return Ok(false); // already have it (usually our own push coming back)
+        return Ok(RemoteApplied::AlreadyHave); // usually our own push coming back
     }
     let data = if rec.deleted { None } else { rec.data.clone() };
     let json = to_json(&data);
@@ -245,7 +293,7 @@ pub(super) fn apply_remote_in(tx: &Transaction, rec: &RemoteRecord, now: i64) ->
              shadow_edited_at = excluded.shadow_edited_at, updated_at = excluded.updated_at",
     )?
     .execute(params![rec.entity, rec.record_id, json, rec.deleted, rec.version as i64, rec.edited_at, now])?;
-    Ok(true)
+    Ok(RemoteApplied::Applied)
 }
 
 #[cfg(test)]

@@ -68,8 +68,10 @@ impl Inner {
         self.publish();
         let mut report = SyncReport::default();
         let result = async {
-            self.refetch(&link).await?;
             self.push_all(&link, &mut report).await?;
+            // After the push: settled records may now need the server's
+            // latest version (skipped by an earlier pull, discarded edits).
+            self.refetch(&link).await?;
             self.pull_all(&link, &mut report).await?;
             Ok::<_, EngineError>(())
         }

@@ -26,6 +26,12 @@ impl Inner {
                 ))
                 .into());
             }
+            if page.has_more && page.cursor == since {
+                return Err(crate::transport::TransportError::BadResponse(format!(
+                    "pull cursor did not advance past {since} although more changes were announced"
+                ))
+                .into());
+            }
             let applied = self.store.apply_remote_page(&page.changes, page.cursor, local_now_ms())?;
             report.downloaded += applied;
             self.note_progress(0, applied);
@@ -38,18 +44,29 @@ impl Inner {
     }
 
     pub(super) async fn refetch(self: &Arc<Self>, link: &Link) -> Result<()> {
-        for (entity, id) in self.store.refetch_list(100)? {
-            let (e, i) = (&entity, &id);
-            let rec = self
-                .with_token(link, |token| async move { link.transport.record(&token, e, i, &self.clock).await })
-                .await?;
-            match rec {
-                Some(r) => {
-                    self.store.apply_remote(&r, local_now_ms())?;
+        loop {
+            let batch = self.store.refetch_list(100)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (entity, id) in batch {
+                let (e, i) = (&entity, &id);
+                let rec = self
+                    .with_token(link, |token| async move { link.transport.record(&token, e, i, &self.clock).await })
+                    .await?;
+                match rec {
+                    Some(r) if r.entity == entity && r.record_id == id => {
+                        self.store.apply_remote(&r, local_now_ms())?;
+                    }
+                    Some(_) => {
+                        return Err(crate::transport::TransportError::BadResponse(format!(
+                            "asked for {entity}/{id}, got another record"
+                        ))
+                        .into())
+                    }
+                    None => self.store.refetch_done(&entity, &id)?,
                 }
-                None => self.store.refetch_done(&entity, &id)?,
             }
         }
-        Ok(())
     }
 }

@@ -21,12 +21,15 @@ impl Inner {
             let Some(last) = batch.last() else { return Ok(()) };
             let last_seq = last.seq;
             let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect() };
+            self.run_state().in_flight = batch.len() as u64;
+            self.publish();
             let resp = self
                 .with_token(link, |token| {
                     let req = &req;
                     async move { link.transport.push(&token, req, &self.clock).await }
                 })
                 .await;
+            self.run_state().in_flight = 0;
             match resp {
                 Ok(resp) => {
                     self.settle(&batch, resp.results, report).await?;
@@ -74,8 +77,11 @@ impl Inner {
         let mut failed = Vec::new();
         for (item, result) in batch.iter().zip(results) {
             match result.outcome {
-                Outcome::Applied { version, server_time, .. } | Outcome::Duplicate { version, server_time, .. } => {
-                    settled.push(Settlement::Applied { item, version, server_time });
+                Outcome::Applied { version, .. } => {
+                    settled.push(Settlement::Applied { item, version, duplicate: false });
+                }
+                Outcome::Duplicate { version, .. } => {
+                    settled.push(Settlement::Applied { item, version, duplicate: true });
                 }
                 Outcome::Rejected { code, message } => {
                     let reason = format!("{}: {message}", code.as_str());

@@ -94,11 +94,15 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 fn stall_deadline(inner: &Inner) -> Option<Instant> {
+    if inner.store.counts().map(|c| c.pending == 0).unwrap_or(true) {
+        return None; // nothing waiting, nothing can stall
+    }
     let run = inner.run_state();
     if run.stall_reported {
         return None;
     }
-    let due = run.last_progress_at + inner.config.stall_after.as_millis() as i64;
+    let oldest = inner.store.oldest_pending_edit().ok().flatten().map(|t| t - inner.clock.offset_ms());
+    let due = run.last_progress_at.max(oldest.unwrap_or(i64::MIN)) + inner.config.stall_after.as_millis() as i64;
     let wait = (due - local_now_ms()).max(0) as u64;
     Some(Instant::now() + Duration::from_millis(wait) + Duration::from_millis(10))
 }
