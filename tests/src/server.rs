@@ -68,6 +68,11 @@ impl TestServer {
         panic!("ferry-server did not start: {last_error}");
     }
 
+    /// Replaces the extra command-line flags used by the next [`restart`](Self::restart).
+    pub fn set_args(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

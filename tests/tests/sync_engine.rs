@@ -240,7 +240,7 @@ fn errors_from_bad_input_are_clear_and_lose_nothing() {
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
     let big = format!("{{\"blob\":\"{}\"}}", "z".repeat(300 * 1024));
-    let r = a.run(&["put", "activity", "huge", &big]);
+    let r = a.run_stdin(&["put", "activity", "huge", "-"], &big);
     assert!(r.stderr.contains("limit"), "{}", r.stderr);
     // A bad import changes nothing.
     let file = a.dir().join("bad.jsonl");

@@ -34,9 +34,9 @@ pub enum Command {
     },
     /// Sign out and forget the tokens; queued changes are kept.
     Logout,
-    /// Create or replace a record with a JSON object.
+    /// Create or replace a record with a JSON object (`-`: read it from stdin).
     Put { entity: String, id: String, json: String },
-    /// Merge fields into a record (a null field removes it).
+    /// Merge fields into a record (a null field removes it; `-`: from stdin).
     Patch { entity: String, id: String, json: String },
     /// Delete a record.
     Delete { entity: String, id: String },

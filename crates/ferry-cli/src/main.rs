@@ -82,7 +82,13 @@ fn init_logging(daemon: bool) {
     let default = if daemon { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for people; log files and pipes get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
@@ -114,6 +120,17 @@ fn open(cli: &Cli) -> Result<Engine> {
 }
 
 fn parse_object(json: &str) -> Result<Fields> {
+    // `-` reads the record from stdin (records can exceed the OS's limit
+    // on one command-line argument).
+    let owned;
+    let json = if json == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("cannot read the record from stdin")?;
+        owned = s;
+        owned.as_str()
+    } else {
+        json
+    };
     match serde_json::from_str::<serde_json::Value>(json) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(other) => bail!(

@@ -85,7 +85,9 @@ impl Inner {
             wake: Notify::new(),
             urgent: AtomicBool::new(false),
             run: Mutex::new(RunState {
-                last_progress_at: local_now_ms(),
+                // Unknown until persisted: the stall clock then starts at the
+                // oldest waiting change.
+                last_progress_at: 0,
                 needs_sign_in,
                 offline: false,
                 ..Default::default()

@@ -49,7 +49,7 @@ pub fn open(choice: &TokenStoreChoice, account: &str) -> Box<dyn TokenStore> {
     match choice {
         TokenStoreChoice::Keyring => Box::new(KeyringStore { account: account.to_string() }),
         TokenStoreChoice::File(p) => Box::new(FileStore { path: p.clone(), account: account.to_string() }),
-        TokenStoreChoice::Memory => Box::new(MemoryStore::default()),
+        TokenStoreChoice::Memory => Box::new(MemoryStore { account: account.to_string() }),
     }
 }
 
@@ -151,21 +151,29 @@ impl TokenStore for FileStore {
     }
 }
 
-#[derive(Default)]
+/// Tokens in this process's memory, shared by every session of the same
+/// account (login and the sync loop are different sessions).
 pub struct MemoryStore {
-    tokens: std::sync::Mutex<Option<Tokens>>,
+    account: String,
+}
+
+type MemoryMap = std::sync::Mutex<std::collections::HashMap<String, Tokens>>;
+
+fn memory() -> &'static MemoryMap {
+    static MEMORY: std::sync::OnceLock<MemoryMap> = std::sync::OnceLock::new();
+    MEMORY.get_or_init(Default::default)
 }
 
 impl TokenStore for MemoryStore {
     fn load(&self) -> Result<Option<Tokens>, String> {
-        Ok(self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        Ok(memory().lock().unwrap_or_else(|e| e.into_inner()).get(&self.account).cloned())
     }
     fn save(&self, tokens: &Tokens) -> Result<(), String> {
-        *self.tokens.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.clone());
+        memory().lock().unwrap_or_else(|e| e.into_inner()).insert(self.account.clone(), tokens.clone());
         Ok(())
     }
     fn clear(&self) -> Result<(), String> {
-        *self.tokens.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        memory().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.account);
         Ok(())
     }
 }
@@ -208,6 +216,18 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn memory_store_is_shared_by_sessions_of_one_account() {
+        let a = open(&TokenStoreChoice::Memory, "shared@test");
+        let b = open(&TokenStoreChoice::Memory, "shared@test");
+        let other = open(&TokenStoreChoice::Memory, "other@test");
+        a.save(&t()).unwrap();
+        assert_eq!(b.load().unwrap(), Some(t()));
+        assert_eq!(other.load().unwrap(), None);
+        b.clear().unwrap();
+        assert_eq!(a.load().unwrap(), None);
     }
 
     #[test]

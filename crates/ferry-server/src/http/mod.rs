@@ -1,0 +1,89 @@
+//! The HTTP API (see `docs/protocol.md`).
+
+mod error;
+mod extract;
+mod routes;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use ferry_protocol::{limits, SERVER_TIME_HEADER};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::Auth;
+use crate::clock::now_ms;
+use crate::db::ServerDb;
+
+pub use error::ApiError;
+
+/// Shared by all handlers; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: ServerDb,
+    pub auth: Auth,
+    /// Largest record accepted (operator setting, at most the protocol's).
+    pub max_payload_bytes: usize,
+}
+
+impl AppState {
+    #[cfg(test)]
+    pub fn new(db: ServerDb, auth: Auth) -> Self {
+        Self::with_max_payload(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES)
+    }
+
+    pub fn with_max_payload(db: ServerDb, auth: Auth, max_payload_bytes: usize) -> Self {
+        Self(Arc::new(Inner { db, auth, max_payload_bytes }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// All routes with their middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(routes::health))
+        .route("/v1/auth/login", post(routes::login))
+        .route("/v1/auth/refresh", post(routes::refresh))
+        .route("/v1/auth/logout", post(routes::logout))
+        .route("/v1/push", post(routes::push))
+        .route("/v1/pull", get(routes::pull))
+        .route("/v1/records/{entity}/{record_id}", get(routes::record))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        // Layers wrap everything added before them; the last is outermost.
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
+        .layer(middleware::from_fn(extract::reject_oversized_bodies))
+        .layer(middleware::map_response(add_server_time))
+}
+
+/// Every answer, errors included, tells the client the server's clock.
+async fn add_server_time(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        HeaderName::from_static(SERVER_TIME_HEADER),
+        HeaderValue::from(now_ms()),
+    );
+    res
+}
+
+/// A bug must not take the connection down without an answer.
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    ApiError::internal().into_response()
+}
+
+#[cfg(test)]
+mod tests;

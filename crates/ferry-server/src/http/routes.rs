@@ -1,0 +1,201 @@
+//! Request handlers. Each one validates, does its database work on the
+//! blocking pool via [`ServerDb::call`](crate::db::ServerDb::call) and maps
+//! the result to the protocol's bodies.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::Json;
+use ferry_protocol::{
+    limits, validate_entity, validate_record_id, ErrorCode, Health, LoginRequest, PullResponse,
+    PushRequest, PushResponse, RefreshRequest, RemoteRecord, TokenResponse, PROTOCOL_VERSION,
+};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{AuthUser, JsonBody};
+use super::AppState;
+use crate::auth::{password, refresh, RefreshFailure};
+use crate::clock::now_ms;
+use crate::{pull as pull_mod, push as push_mod, records, users};
+
+pub const DEFAULT_PULL_LIMIT: u32 = 500;
+
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: PROTOCOL_VERSION,
+        server_time: now_ms(),
+    })
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let LoginRequest { username, password } = req;
+    let user = state
+        .db
+        .call(move |conn| users::find(conn, &username))
+        .await?;
+    // argon2 is deliberately slow: keep it off the async workers and outside
+    // the database lock.
+    let user = tokio::task::spawn_blocking(move || match user {
+        Some(u) if password::verify(&password, &u.password_hash) => Some(u),
+        Some(_) => None,
+        None => {
+            password::verify_dummy(&password);
+            None
+        }
+    })
+    .await
+    .map_err(|e| crate::Error::Task(e.to_string()))?;
+    let Some(user) = user else {
+        // No user name here: people sometimes type their password into it.
+        tracing::info!("login refused: wrong user name or password");
+        return Err(ApiError::invalid_credentials());
+    };
+    let st = state.clone();
+    let tokens = state
+        .db
+        .call(move |conn| {
+            refresh::purge_expired(conn, now_ms())?;
+            st.auth.issue_pair(conn, &user.name, &user.org, None)
+        })
+        .await?;
+    tracing::info!(user = %tokens.user, org = %tokens.org, "login");
+    Ok(Json(tokens))
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let st = state.clone();
+    let answer = state
+        .db
+        .call(move |conn| st.auth.refresh(conn, &req.refresh_token))
+        .await?;
+    match answer {
+        Ok(tokens) => {
+            tracing::info!(user = %tokens.user, org = %tokens.org, "token refreshed");
+            Ok(Json(tokens))
+        }
+        Err(RefreshFailure::Reused) => {
+            tracing::warn!("refresh token reused; its family is revoked");
+            Err(ApiError::invalid_refresh_token(
+                "refresh token reuse detected: this session is revoked; sign in again",
+            ))
+        }
+        Err(RefreshFailure::Invalid) => Err(ApiError::invalid_refresh_token(
+            "refresh token is unknown, expired or revoked; sign in again",
+        )),
+    }
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    // Unknown tokens get the same answer: logging out twice is fine.
+    state
+        .db
+        .call(move |conn| refresh::revoke_family_of(conn, &req.refresh_token))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn push(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    JsonBody(req): JsonBody<PushRequest>,
+) -> Result<Json<PushResponse>, ApiError> {
+    let count = req.mutations.len();
+    if count > limits::MAX_BATCH_MUTATIONS {
+        return Err(ApiError::too_large(format!(
+            "{count} mutations in one push; the limit is {}",
+            limits::MAX_BATCH_MUTATIONS
+        )));
+    }
+    let (org, user) = (auth.org.clone(), auth.user.clone());
+    let max_payload = state.max_payload_bytes;
+    let batch = state
+        .db
+        .call(move |conn| push_mod::apply_batch_limited(conn, &org, &user, &req.mutations, max_payload))
+        .await?;
+    let t = batch.tally;
+    tracing::info!(
+        user = %auth.user, org = %auth.org, mutations = count,
+        applied = t.applied, duplicate = t.duplicate, conflict = t.conflict,
+        rejected = t.rejected, blocked = t.blocked, "push"
+    );
+    Ok(Json(PushResponse {
+        results: batch.results,
+        server_time: now_ms(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullParams {
+    since: Option<u64>,
+    limit: Option<u32>,
+}
+
+pub async fn pull(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    params: Result<Query<PullParams>, QueryRejection>,
+) -> Result<Json<PullResponse>, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::invalid_request(format!(
+            "{}; expected ?since=SEQ&limit=N with non-negative integers",
+            e.body_text()
+        ))
+    })?;
+    let since = params.since.unwrap_or(0);
+    let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT);
+    if limit == 0 || limit > limits::MAX_PULL_LIMIT {
+        return Err(ApiError::invalid_request(format!(
+            "limit must be between 1 and {}, got {limit}",
+            limits::MAX_PULL_LIMIT
+        )));
+    }
+    let org = auth.org;
+    let page = state
+        .db
+        .call(move |conn| pull_mod::pull(conn, &org, since, limit))
+        .await?;
+    Ok(Json(page))
+}
+
+pub async fn record(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<RemoteRecord>, ApiError> {
+    let Path((entity, record_id)) = path.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    validate_entity(&entity).map_err(ApiError::invalid_request)?;
+    validate_record_id(&record_id).map_err(ApiError::invalid_request)?;
+    let org = auth.org;
+    let (e, r) = (entity.clone(), record_id.clone());
+    let found = state
+        .db
+        .call(move |conn| records::load(conn, &org, &e, &r))
+        .await?;
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no record {entity}/{record_id}")))
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {}", uri.path()))
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::InvalidRequest,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

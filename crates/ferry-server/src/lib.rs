@@ -1,0 +1,144 @@
+//! Ferry's reference sync backend.
+//!
+//! Push, pull and auth over HTTP (see `docs/protocol.md`), on an embedded
+//! SQLite database. The `ferry-server` binary is a thin CLI over this
+//! library; the desktop app's demo mode and the benchmarks embed it:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ferry_server::Error> {
+//! let db = "/tmp/demo.db";
+//! ferry_server::add_user(db, "ann", "default", "secret")?;
+//! let server = ferry_server::serve(ferry_server::Config::new(db)).await?;
+//! println!("{}", server.url());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+mod clock;
+pub mod db;
+mod error;
+mod http;
+pub mod pull;
+pub mod push;
+mod records;
+pub mod stats;
+pub mod users;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use clock::now_ms;
+pub use db::ServerDb;
+pub use error::{Error, Result};
+pub use stats::{DumpRecord, Stats};
+
+/// Default lifetime of an access token.
+pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(900);
+/// Default lifetime of a refresh token.
+pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default listen address.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db_path: PathBuf,
+    /// Port 0 picks a free port; see [`RunningServer::addr`].
+    pub listen: SocketAddr,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Largest record accepted; at most [`ferry_protocol::limits::MAX_PAYLOAD_BYTES`].
+    pub max_payload_bytes: usize,
+}
+
+impl Config {
+    /// Defaults for everything but the database.
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        Self {
+            db_path: db_path.into(),
+            listen: DEFAULT_LISTEN,
+            access_ttl: DEFAULT_ACCESS_TTL,
+            refresh_ttl: DEFAULT_REFRESH_TTL,
+            max_payload_bytes: ferry_protocol::limits::MAX_PAYLOAD_BYTES,
+        }
+    }
+}
+
+/// A server accepting connections in the background of the current tokio
+/// runtime. Dropping it starts a graceful shutdown without waiting for it;
+/// [`RunningServer::shutdown`] waits.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (a push
+    /// batch commits or rolls back as a whole) and returns when done.
+    pub async fn shutdown(self) -> Result<()> {
+        // The receiver only disappears if the server task already ended.
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(Error::Task(e.to_string())),
+        }
+    }
+}
+
+/// Opens (creating and migrating) the database and starts serving.
+pub async fn serve(config: Config) -> Result<RunningServer> {
+    let db_path = config.db_path.clone();
+    let db = tokio::task::spawn_blocking(move || ServerDb::open(db_path))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+    let secret = db.jwt_secret()?;
+    let auth = auth::Auth {
+        keys: auth::JwtKeys::new(&secret),
+        access_ttl: config.access_ttl,
+        refresh_ttl: config.refresh_ttl,
+    };
+    let app = http::router(http::AppState::with_max_payload(db, auth, config.max_payload_bytes));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // Either an explicit stop or the handle being dropped.
+                let _ = stopped.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await
+    });
+    tracing::info!(%addr, db = %config.db_path.display(), "ferry-server listening");
+    Ok(RunningServer { addr, stop, task })
+}
+
+/// Creates user `name` in organisation `org` in the database at `db_path`
+/// (created if missing). Blocking: argon2 hashing takes a moment.
+pub fn add_user(db_path: impl AsRef<Path>, name: &str, org: &str, password: &str) -> Result<()> {
+    ServerDb::open(db_path)?.add_user(name, org, password)
+}

@@ -1,0 +1,227 @@
+//! `ferry-server`: the command line over the `ferry_server` library.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ferry_server::{Config, ServerDb};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry-server",
+    version,
+    about = "Ferry's reference sync backend"
+)]
+struct Cli {
+    /// SQLite database file (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_SERVER_DB",
+        default_value = "ferry-server.db"
+    )]
+    db: PathBuf,
+
+    #[command(flatten)]
+    serve: ServeArgs,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, global = true, default_value_t = ferry_server::DEFAULT_ACCESS_TTL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    access_token_ttl: u64,
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, global = true, default_value_t = ferry_server::DEFAULT_REFRESH_TTL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    refresh_token_ttl: u64,
+    /// Largest record (serialized JSON) to accept, in bytes; bigger ones are
+    /// rejected as payload_too_large. At most the protocol's 262144.
+    #[arg(long, global = true, default_value_t = ferry_protocol::limits::MAX_PAYLOAD_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=ferry_protocol::limits::MAX_PAYLOAD_BYTES as u64))]
+    max_payload_bytes: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the sync API until SIGTERM or SIGINT (the default).
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Record counts and mutation counters.
+    Stats {
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every record as one JSON line, sorted by org, entity, record id.
+    Dump {
+        /// Only this organisation's records.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        name: String,
+        /// Organisation the user belongs to.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// Read the password from standard input (required: passwords never
+        /// go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.db, cli.serve),
+        Command::User(UserCommand::Add {
+            name,
+            org,
+            password_stdin: _,
+        }) => {
+            let password = read_password()?;
+            let db = open(&cli.db)?;
+            db.add_user(&name, &org, &password)
+                .with_context(|| format!("cannot add user {name:?}"))?;
+            eprintln!("added user {name:?} to organisation {org:?}");
+            Ok(())
+        }
+        Command::Stats { json } => {
+            let stats = open_existing(&cli.db)?.stats()?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+            } else {
+                writeln!(out, "records (live):")?;
+                if stats.records.is_empty() {
+                    writeln!(out, "  (none)")?;
+                }
+                for (entity, n) in &stats.records {
+                    writeln!(out, "  {entity}: {n}")?;
+                }
+                writeln!(out, "tombstones: {}", stats.tombstones)?;
+                writeln!(out, "mutations applied: {}", stats.mutations_applied)?;
+                writeln!(out, "mutations duplicate: {}", stats.mutations_duplicate)?;
+                writeln!(out, "conflicts: {}", stats.conflicts)?;
+                writeln!(out, "rejected: {}", stats.rejected)?;
+            }
+            Ok(())
+        }
+        Command::Dump { org } => {
+            let records = open_existing(&cli.db)?.dump(org.as_deref())?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for record in &records {
+                writeln!(out, "{}", serde_json::to_string(record)?)?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn open(path: &std::path::Path) -> Result<ServerDb> {
+    ServerDb::open(path).with_context(|| format!("cannot open database {}", path.display()))
+}
+
+/// For read-only commands: a mistyped path must not create an empty
+/// database and report zeros.
+fn open_existing(path: &std::path::Path) -> Result<ServerDb> {
+    if !path.exists() {
+        bail!(
+            "no database at {}; pass --db PATH (or set FERRY_SERVER_DB)",
+            path.display()
+        );
+    }
+    open(path)
+}
+
+/// The whole of standard input, minus one trailing newline.
+fn read_password() -> Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from standard input")?;
+    let trimmed = password
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&password);
+    if trimmed.is_empty() {
+        bail!("empty password: pipe the password into standard input, e.g. `echo secret | ferry-server user add NAME --password-stdin`");
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
+    let config = Config {
+        db_path: db,
+        listen: args.listen,
+        access_ttl: Duration::from_secs(args.access_token_ttl),
+        refresh_ttl: Duration::from_secs(args.refresh_token_ttl),
+        max_payload_bytes: args.max_payload_bytes as usize,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = ferry_server::serve(config).await?;
+        // Scripts and tests wait for this exact line.
+        println!("listening on {}", server.url());
+        std::io::stdout().flush()?;
+        shutdown_signal().await?;
+        server.shutdown().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+#[cfg(unix)]
+async fn shutdown_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        r = tokio::signal::ctrl_c() => {
+            r.context("cannot listen for SIGINT")?;
+            tracing::info!("SIGINT received");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal() -> Result<()> {
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    tracing::info!("Ctrl-C received");
+    Ok(())
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for people at a terminal, not in log files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+}

@@ -1,0 +1,74 @@
+//! Operator views of the database: counters and a full dump.
+
+use std::collections::BTreeMap;
+
+use ferry_protocol::RemoteRecord;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::records::{self, counters, RECORD_COLUMNS};
+
+/// `ferry-server stats --json`. Counters are totals over all organisations
+/// since the database was created.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Live (not deleted) records per entity.
+    pub records: BTreeMap<String, u64>,
+    pub tombstones: u64,
+    pub mutations_applied: u64,
+    pub mutations_duplicate: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+}
+
+pub fn stats(conn: &Connection) -> Result<Stats> {
+    let mut records = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT entity, COUNT(*) FROM records WHERE deleted = 0 GROUP BY entity ORDER BY entity",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
+        let (entity, n) = row?;
+        records.insert(entity, n);
+    }
+    let tombstones = conn.query_row("SELECT COUNT(*) FROM records WHERE deleted = 1", [], |r| {
+        r.get(0)
+    })?;
+    Ok(Stats {
+        records,
+        tombstones,
+        mutations_applied: counters::get(conn, counters::APPLIED)?,
+        mutations_duplicate: counters::get(conn, counters::DUPLICATE)?,
+        conflicts: counters::get(conn, counters::CONFLICTS)?,
+        rejected: counters::get(conn, counters::REJECTED)?,
+    })
+}
+
+/// One line of `ferry-server dump`: a record and its organisation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DumpRecord {
+    pub org: String,
+    #[serde(flatten)]
+    pub record: RemoteRecord,
+}
+
+/// Every record (tombstones included), sorted by org, entity, record id;
+/// only `org`'s when given.
+pub fn dump(conn: &Connection, org: Option<&str>) -> Result<Vec<DumpRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT org, {RECORD_COLUMNS} FROM records WHERE ?1 IS NULL OR org = ?1
+         ORDER BY org, entity, record_id"
+    ))?;
+    let rows = stmt.query_map([org], |r| {
+        Ok((r.get::<_, String>(0)?, records::from_row(r, 1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (org, row) = row?;
+        out.push(DumpRecord {
+            org,
+            record: row.into_remote()?,
+        });
+    }
+    Ok(out)
+}

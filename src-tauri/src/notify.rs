@@ -1,0 +1,295 @@
+//! Desktop notifications: summaries, never one per item or per sync cycle.
+//!
+//! Engine events are folded into a `Digest`; the digest is shown as one
+//! notification when the rate limit allows — not during the quiet period after
+//! start (the first cycle after a launch turns up everything that happened
+//! while the app was closed) nor right after reconnecting (the backlog upload
+//! produces its conflicts and failures in a burst), and at most once per
+//! `min_gap`. What the user has to act on (sign-in, conflicts, failures) is
+//! kept until it can be shown; it is never dropped by the rate limit.
+
+use std::time::{Duration, Instant};
+
+use crate::engine_bridge::EngineEvent;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub quiet_after_start: Duration,
+    pub quiet_after_reconnect: Duration,
+    pub min_gap: Duration,
+    /// Events arriving close together end up in the same notification.
+    pub coalesce: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            quiet_after_start: Duration::from_secs(30),
+            quiet_after_reconnect: Duration::from_secs(15),
+            min_gap: Duration::from_secs(120),
+            coalesce: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Digest {
+    pub uploaded_after_offline: u64,
+    pub conflicts: u64,
+    pub failed: u64,
+    pub stalled_pending: Option<u64>,
+    pub needs_sign_in: bool,
+    first_at: Option<Instant>,
+}
+
+impl Digest {
+    pub fn is_empty(&self) -> bool {
+        self.uploaded_after_offline == 0
+            && self.conflicts == 0
+            && self.failed == 0
+            && self.stalled_pending.is_none()
+            && !self.needs_sign_in
+    }
+
+    /// Title and body of the one notification for this digest.
+    pub fn message(&self) -> (String, String) {
+        let plural = |n: u64, one: &str, many: &str| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        };
+        let mut parts = Vec::new();
+        if self.needs_sign_in {
+            parts.push("Sign in again to keep syncing; your changes are kept.".to_string());
+        }
+        if self.conflicts > 0 {
+            parts.push(format!(
+                "{} to resolve.",
+                plural(self.conflicts, "conflict", "conflicts")
+            ));
+        }
+        if self.failed > 0 {
+            parts.push(format!(
+                "{} refused by the server.",
+                plural(self.failed, "change was", "changes were")
+            ));
+        }
+        if let Some(n) = self.stalled_pending {
+            parts.push(format!("{} waiting and not moving.", plural(n, "change", "changes")));
+        }
+        if self.uploaded_after_offline > 0 {
+            parts.push(format!(
+                "Back online: {} uploaded.",
+                plural(self.uploaded_after_offline, "change", "changes")
+            ));
+        }
+        let title = if self.needs_sign_in {
+            "Ferry: sign-in needed"
+        } else if self.conflicts > 0 || self.failed > 0 {
+            "Ferry needs your decision"
+        } else if self.stalled_pending.is_some() {
+            "Ferry: sync stalled"
+        } else {
+            "Ferry: all changes uploaded"
+        };
+        (title.to_string(), parts.join(" "))
+    }
+}
+
+/// The rate limiter and digest; pure, driven by the caller's clock.
+pub struct Notifier {
+    policy: Policy,
+    started: Instant,
+    reconnected: Option<Instant>,
+    last_sent: Option<Instant>,
+    digest: Digest,
+    pub enabled: bool,
+}
+
+impl Notifier {
+    pub fn new(policy: Policy, now: Instant, enabled: bool) -> Self {
+        Notifier { policy, started: now, reconnected: None, last_sent: None, digest: Digest::default(), enabled }
+    }
+
+    pub fn on_event(&mut self, event: &EngineEvent, now: Instant) {
+        if !self.enabled {
+            return;
+        }
+        let d = &mut self.digest;
+        let before = d.is_empty();
+        match event {
+            EngineEvent::SyncCompleted { uploaded, after_offline, .. } => {
+                if *after_offline {
+                    self.reconnected = Some(now);
+                    d.uploaded_after_offline += uploaded;
+                }
+                // A finished cycle clears a stall.
+                d.stalled_pending = None;
+            }
+            EngineEvent::Stalled { pending } => d.stalled_pending = Some(*pending),
+            EngineEvent::ConflictNeedsUser { .. } => d.conflicts += 1,
+            EngineEvent::MutationFailed { .. } => d.failed += 1,
+            EngineEvent::NeedsSignIn { .. } => d.needs_sign_in = true,
+            // Offline is shown by the tray; automatic resolutions are in the history.
+            EngineEvent::WentOffline { .. } | EngineEvent::ConflictAutoResolved { .. } => {}
+        }
+        if before && !d.is_empty() {
+            d.first_at = Some(now);
+        }
+    }
+
+    /// When the pending digest may be shown (`None`: nothing to show).
+    pub fn due_at(&self) -> Option<Instant> {
+        if self.digest.is_empty() {
+            return None;
+        }
+        let p = self.policy;
+        let mut at = self.started + p.quiet_after_start;
+        if let Some(r) = self.reconnected {
+            at = at.max(r + p.quiet_after_reconnect);
+        }
+        if let Some(s) = self.last_sent {
+            at = at.max(s + p.min_gap);
+        }
+        if let Some(f) = self.digest.first_at {
+            at = at.max(f + p.coalesce);
+        }
+        Some(at)
+    }
+
+    /// The notification to show now, if one is due.
+    pub fn take(&mut self, now: Instant) -> Option<(String, String)> {
+        let due = self.due_at()?;
+        if now < due {
+            return None;
+        }
+        let msg = self.digest.message();
+        self.digest = Digest::default();
+        self.last_sent = Some(now);
+        Some(msg)
+    }
+
+    pub fn set_enabled(&mut self, on: bool) {
+        self.enabled = on;
+        if !on {
+            self.digest = Digest::default();
+        }
+    }
+}
+
+/// Shows a notification through the desktop's notification service. Blocking
+/// D-Bus call, so callers run it on a blocking thread. A desktop without a
+/// notification service just logs.
+pub fn show(title: &str, body: &str) {
+    let r = notify_rust::Notification::new()
+        .appname("Ferry")
+        .summary(title)
+        .body(body)
+        .icon("mail-send-receive")
+        .timeout(notify_rust::Timeout::Milliseconds(8000))
+        .show();
+    match r {
+        Ok(_) => tracing::info!(title, "notification shown"),
+        Err(e) => tracing::warn!("could not show a notification: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            quiet_after_start: Duration::from_secs(30),
+            quiet_after_reconnect: Duration::from_secs(15),
+            min_gap: Duration::from_secs(120),
+            coalesce: Duration::from_secs(3),
+        }
+    }
+    fn conflict() -> EngineEvent {
+        EngineEvent::ConflictNeedsUser { conflict_id: "c".into(), entity: "activity".into(), record_id: "a".into() }
+    }
+    fn failed() -> EngineEvent {
+        EngineEvent::MutationFailed { mutation_id: "m".into(), entity: "e".into(), record_id: "r".into(), reason: "bad".into() }
+    }
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn quiet_after_start_then_one_summary() {
+        let t0 = Instant::now();
+        let mut n = Notifier::new(policy(), t0, true);
+        for _ in 0..5 {
+            n.on_event(&conflict(), t0 + s(1));
+        }
+        n.on_event(&failed(), t0 + s(2));
+        assert!(n.take(t0 + s(10)).is_none(), "quiet after start");
+        let (title, body) = n.take(t0 + s(30)).expect("due after the quiet period");
+        assert_eq!(title, "Ferry needs your decision");
+        assert!(body.contains("5 conflicts to resolve"), "{body}");
+        assert!(body.contains("1 change was refused"), "{body}");
+        assert!(n.take(t0 + s(31)).is_none(), "digest emptied");
+    }
+
+    #[test]
+    fn never_one_per_cycle() {
+        let t0 = Instant::now();
+        let mut n = Notifier::new(policy(), t0, true);
+        let mut shown = 0;
+        // A failure every 10 s for 10 minutes: at most one notification per min_gap.
+        for i in 0..60 {
+            let now = t0 + s(31 + i * 10);
+            n.on_event(&failed(), now);
+            if n.take(now + s(5)).is_some() {
+                shown += 1;
+            }
+        }
+        assert!(shown <= 600 / 120 + 1, "{shown} notifications");
+        assert!(shown >= 2);
+    }
+
+    #[test]
+    fn reconnect_is_quiet_and_summarised() {
+        let t0 = Instant::now();
+        let mut n = Notifier::new(policy(), t0, true);
+        let t = t0 + s(100);
+        n.on_event(&EngineEvent::SyncCompleted { uploaded: 40, downloaded: 0, after_offline: true }, t);
+        n.on_event(&conflict(), t + s(2));
+        assert!(n.take(t + s(5)).is_none(), "quiet after reconnect");
+        let (_, body) = n.take(t + s(15)).unwrap();
+        assert!(body.contains("1 conflict to resolve"), "{body}");
+        assert!(body.contains("Back online: 40 changes uploaded"), "{body}");
+    }
+
+    #[test]
+    fn ordinary_cycles_and_offline_say_nothing() {
+        let t0 = Instant::now();
+        let mut n = Notifier::new(policy(), t0, true);
+        n.on_event(&EngineEvent::WentOffline { reason: "x".into() }, t0 + s(40));
+        n.on_event(&EngineEvent::SyncCompleted { uploaded: 3, downloaded: 2, after_offline: false }, t0 + s(50));
+        assert!(n.due_at().is_none());
+    }
+
+    #[test]
+    fn disabled_drops_everything() {
+        let t0 = Instant::now();
+        let mut n = Notifier::new(policy(), t0, true);
+        n.on_event(&conflict(), t0);
+        n.set_enabled(false);
+        n.on_event(&conflict(), t0 + s(1));
+        assert!(n.take(t0 + s(60)).is_none());
+    }
+
+    #[test]
+    fn sign_in_title_wins() {
+        let mut d = Digest { needs_sign_in: true, conflicts: 2, ..Default::default() };
+        assert_eq!(d.message().0, "Ferry: sign-in needed");
+        d.needs_sign_in = false;
+        d.conflicts = 0;
+        d.stalled_pending = Some(7);
+        assert_eq!(d.message(), ("Ferry: sync stalled".into(), "7 changes waiting and not moving.".into()));
+    }
+}

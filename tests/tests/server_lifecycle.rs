@@ -1,0 +1,169 @@
+//! Process lifecycle and the operator CLI.
+
+use ferry_e2e::bin_path;
+use ferry_e2e::server::{run_cli, upsert, TestServer};
+use serde_json::json;
+
+#[test]
+fn sigterm_stops_cleanly_with_exit_code_0_and_data_survives() {
+    let mut server = TestServer::start();
+    server.add_user("ann", "red", "pw");
+    let client = server.login("ann", "pw");
+    client.push(&[upsert("note", "n1", 0, json!({"a": 1}))]);
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        server.log()
+    );
+    assert!(!server.is_running());
+    assert_eq!(server.stats()["records"]["note"], 1);
+
+    server.restart();
+    let again = server.login("ann", "pw");
+    assert_eq!(again.get("/v1/records/note/n1").body["data"]["a"], 1);
+    // SIGINT (Ctrl-C) stops it the same way.
+    let status = server.stop_with_signal("INT");
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        server.log()
+    );
+    assert!(server.log().contains("SIGINT"));
+}
+
+#[test]
+fn user_add_validates_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let ok = run_cli(
+        &db,
+        &["user", "add", "ann", "--org", "red", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let cases: [(&[&str], Option<&str>); 5] = [
+        (&["user", "add", "ann", "--password-stdin"], Some("pw")),
+        (&["user", "add", "bob", "--password-stdin"], Some("")),
+        (&["user", "add", "bob", "--password-stdin"], Some("\n")),
+        (&["user", "add", "bob"], Some("pw")),
+        (
+            &["user", "add", "bad\tname", "--password-stdin"],
+            Some("pw"),
+        ),
+    ];
+    for (args, stdin) in cases {
+        let out = run_cli(&db, args, stdin);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(!out.stderr.is_empty(), "{args:?} explains itself");
+    }
+    // The trailing newline was trimmed: "pw" signs in, "pw\n" does not;
+    // the default organisation is "default".
+    let server = TestServer::start();
+    server.add_user("carl", "default", "pw");
+    let out = run_cli(
+        server.db_path(),
+        &["user", "add", "dora", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert!(out.status.success());
+    let client = server.client();
+    let ok = client.try_login("dora", "pw");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["org"], "default");
+    client
+        .try_login("dora", "pw\n")
+        .assert_error(401, "invalid_credentials");
+}
+
+#[test]
+fn stats_and_dump_cli() {
+    let server = TestServer::start();
+    server.add_user("ann", "red", "pw");
+    let client = server.login("ann", "pw");
+    let fresh = server.stats();
+    assert_eq!(
+        fresh,
+        json!({"records": {}, "tombstones": 0, "mutations_applied": 0,
+               "mutations_duplicate": 0, "conflicts": 0, "rejected": 0})
+    );
+    client.push(&[
+        upsert("note", "b", 0, json!({"x": 1})),
+        upsert("note", "a", 0, json!({"x": 2})),
+        upsert("activity", "z", 0, json!({})),
+        ferry_e2e::server::delete("activity", "z", 1),
+    ]);
+    let stats = server.stats();
+    assert_eq!(stats["records"], json!({"note": 2}));
+    assert_eq!(stats["tombstones"], 1);
+    assert_eq!(stats["mutations_applied"], 4);
+
+    let dump = server.dump();
+    let ids: Vec<_> = dump
+        .iter()
+        .map(|r| r["record_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["z", "a", "b"], "sorted by org, entity, record id");
+    assert!(dump.iter().all(|r| r["org"] == "red"));
+    assert_eq!(dump[0]["deleted"], true);
+
+    // Human output, global flags after the subcommand, and the env variable.
+    let human = std::process::Command::new(bin_path("ferry-server"))
+        .args(["stats", "--db"])
+        .arg(server.db_path())
+        .output()
+        .unwrap();
+    assert!(human.status.success());
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        text.contains("note: 2") && text.contains("tombstones: 1"),
+        "{text}"
+    );
+    let via_env = std::process::Command::new(bin_path("ferry-server"))
+        .args(["stats", "--json"])
+        .env("FERRY_SERVER_DB", server.db_path())
+        .output()
+        .unwrap();
+    assert!(via_env.status.success());
+    let parsed: serde_json::Value = serde_json::from_slice(&via_env.stdout).unwrap();
+    assert_eq!(parsed, stats);
+
+    // A mistyped path is an error, not an empty database.
+    let missing = server.db_path().with_file_name("typo.db");
+    let out = run_cli(&missing, &["stats", "--json"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn listen_on_port_0_prints_the_real_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(bin_path("ferry-server"))
+        .arg("--db")
+        .arg(dir.path().join("s.db"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let url = line
+        .trim()
+        .strip_prefix("listening on http://127.0.0.1:")
+        .expect(&line);
+    let port: u16 = url.parse().unwrap();
+    assert_ne!(port, 0);
+}
