@@ -14,8 +14,12 @@ cargo build --workspace --bins --tests
 
 echo "== Rust unit and end-to-end tests (with a real Secret Service)"
 export FERRY_REQUIRE_KEYRING=1
+# A throwaway keyring (its own dir and password), so the user's is never touched.
+KEYRING_HOME=$(mktemp -d)
+trap 'rm -rf "$KEYRING_HOME"' EXIT
+export KEYRING_HOME
 dbus-run-session -- bash -c '
-  printf %s ferry-ci | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  printf %s ferry-test | XDG_DATA_HOME="$KEYRING_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null
   cargo test --workspace --no-fail-fast -- --test-threads=4
 '
 

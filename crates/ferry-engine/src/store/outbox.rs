@@ -107,26 +107,35 @@ impl Store {
                 Settlement::Applied { item, version, duplicate } => {
                     let m = &item.mutation;
                     tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
-                    let known: Option<(i64, Option<String>)> = tx
-                        .prepare_cached("SELECT version, shadow FROM records WHERE entity = ?1 AND id = ?2")?
-                        .query_row(params![m.entity, m.record_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    let Some((known_version, shadow)) = known else { continue };
                     if duplicate {
                         // Applied earlier, answer lost: others may have
                         // changed the record since, and the pull cursor may
                         // have moved past it while this was queued.
                         super::records::mark_refetch(&tx, &m.entity, &m.record_id)?;
                     }
+                    if m.op != Op::Patch {
+                        // The server applied exactly this op on exactly our
+                        // base, so its new state is the payload (or nothing):
+                        // no need to read the old shadow.
+                        let shadow = if m.op == Op::Upsert { to_json(&m.payload) } else { None };
+                        tx.prepare_cached(
+                            "UPDATE records SET version = ?3, shadow = ?4, shadow_edited_at = ?5
+                             WHERE entity = ?1 AND id = ?2 AND version < ?3",
+                        )?
+                        .execute(params![m.entity, m.record_id, version as i64, shadow, m.edited_at])?;
+                        continue;
+                    }
+                    let known: Option<(i64, Option<String>)> = tx
+                        .prepare_cached("SELECT version, shadow FROM records WHERE entity = ?1 AND id = ?2")?
+                        .query_row(params![m.entity, m.record_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    let Some((known_version, shadow)) = known else { continue };
                     if version as i64 <= known_version {
                         continue; // a duplicate answer for something already settled
                     }
-                    // The server applied exactly this op on exactly our base,
-                    // so its new state is our shadow with the op applied.
-                    let new_shadow = match m.op {
-                        Op::Upsert => m.payload.clone(),
-                        _ => apply_op(from_json(shadow), m.op, m.payload.as_ref()),
-                    };
+                    // The server applied this patch on exactly our base, so its
+                    // new state is our shadow with the patch applied.
+                    let new_shadow = apply_op(from_json(shadow), m.op, m.payload.as_ref());
                     tx.prepare_cached(
                         "UPDATE records SET version = ?3, shadow = ?4, shadow_edited_at = ?5
                          WHERE entity = ?1 AND id = ?2",
@@ -168,11 +177,14 @@ impl Store {
     /// One page of the outbox, oldest first, after position `after_seq`.
     pub fn queue(&self, state: Option<MutationState>, after_seq: Option<i64>, limit: u32) -> Result<Vec<QueueItem>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, id, entity, record_id, op, state, attempts, next_attempt_at, last_error,
-                    edited_at, payload
-             FROM outbox WHERE (?1 IS NULL OR state = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
+        // Two statements, so each uses an index: (state, seq) or the rowid.
+        // An "?1 IS NULL OR" filter would scan the whole outbox.
+        const COLUMNS: &str = "SELECT seq, id, entity, record_id, op, state, attempts, next_attempt_at,
+                    last_error, edited_at, payload FROM outbox";
+        let mut stmt = match state {
+            Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"))?,
+            None => conn.prepare_cached(&format!("{COLUMNS} WHERE ?1 IS NULL AND seq > ?2 ORDER BY seq LIMIT ?3"))?,
+        };
         let rows = stmt
             .query_map(
                 params![state.map(|s| s.as_str()), after_seq.unwrap_or(0), limit],

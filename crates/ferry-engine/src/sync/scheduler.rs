@@ -26,8 +26,14 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
     // Run once at start: there may be a backlog from before.
     inner.wake.notify_one();
     loop {
-        let stall_at = stall_deadline(&inner);
-        let timer = [retry_at.or(Some(next_pull)), stall_at].into_iter().flatten().min();
+        // Paused or waiting for a sign-in: only the user can change that,
+        // and their action wakes us. No timer, so no spinning.
+        let waiting_for_user = inner.paused() || inner.run_state().needs_sign_in.is_some();
+        let timer = if waiting_for_user {
+            None
+        } else {
+            [retry_at.or(Some(next_pull)), stall_deadline(&inner)].into_iter().flatten().min()
+        };
         let timer_fired = tokio::select! {
             _ = &mut shutdown => break,
             _ = inner.wake.notified() => false,
@@ -61,8 +67,10 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
                 note_retry_at(&inner, delay);
             }
             Err(EngineError::NeedsSignIn(_)) | Err(EngineError::NotSignedIn) | Err(EngineError::NotConfigured) => {
-                // Nothing to do until the user acts; a login wakes us.
+                // Nothing to do until the user acts; a login wakes us. Look
+                // again at the next pull time, never sooner.
                 retry_at = None;
+                next_pull = Instant::now() + inner.pull_interval();
             }
             Err(e) => {
                 // Unexpected (local database trouble, token store): keep
@@ -109,12 +117,15 @@ fn stall_deadline(inner: &Inner) -> Option<Instant> {
 
 fn check_stall(inner: &Inner) {
     let status = inner.status_tx.borrow().clone();
-    if status.state == crate::model::SyncState::Stalled {
+    let due = stall_deadline(inner).is_some_and(|at| at <= Instant::now());
+    if status.state == crate::model::SyncState::Stalled || due {
+        // Once per stall episode (progress resets it), so the deadline
+        // timer is disarmed even when another state is shown instead.
         let first = {
             let mut run = inner.run_state();
             !std::mem::replace(&mut run.stall_reported, true)
         };
-        if first {
+        if first && status.state == crate::model::SyncState::Stalled {
             inner.emit(EngineEvent::Stalled { pending: status.pending + status.in_flight });
         }
     }
