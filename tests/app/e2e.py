@@ -235,8 +235,15 @@ def run(s, t0):
     # ---- notifications: one summary, not one per item
     notes = []
     try:
-        notes = s.wait("a notification", lambda: [json.loads(x) for x in open(os.path.join(BUS_OUT, "notifications.jsonl"))], timeout=30)
-    except (TimeoutError, FileNotFoundError) as e:
+        def read_notes():
+            # The file appears with the first notification: keep waiting.
+            try:
+                with open(os.path.join(BUS_OUT, "notifications.jsonl")) as f:
+                    return [json.loads(x) for x in f]
+            except FileNotFoundError:
+                return []
+        notes = s.wait("a notification", read_notes, timeout=90)
+    except TimeoutError as e:
         print(e)
     check("a notification said a conflict needs the user", any("conflict" in n["body"] for n in notes), notes)
     check("notifications are summaries (at most 3 so far)", 0 < len(notes) <= 3, len(notes))

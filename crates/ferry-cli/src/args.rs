@@ -35,11 +35,22 @@ pub enum Command {
     /// Sign out and forget the tokens; queued changes are kept.
     Logout,
     /// Create or replace a record with a JSON object (`-`: read it from stdin).
-    Put { entity: String, id: String, json: String },
+    Put {
+        entity: String,
+        id: String,
+        json: String,
+    },
     /// Merge fields into a record (a null field removes it; `-`: from stdin).
-    Patch { entity: String, id: String, json: String },
+    Patch {
+        entity: String,
+        id: String,
+        json: String,
+    },
     /// Delete a record.
-    Delete { entity: String, id: String },
+    Delete {
+        entity: String,
+        id: String,
+    },
     /// Print a record's fields as JSON.
     Get {
         entity: String,
@@ -55,7 +66,9 @@ pub enum Command {
         json: bool,
     },
     /// Bulk create/replace from JSON lines {"entity","id","data"}, in one transaction.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+    },
     /// One full cycle (push all, then pull all); exit 0 only if nothing is left.
     Sync,
     /// Show what is queued, failed, in conflict, and when Ferry last synced.
@@ -94,7 +107,9 @@ pub enum Command {
         fields: Vec<String>,
     },
     /// Queue a losing local version from the resolution history again.
-    Restore { history_id: i64 },
+    Restore {
+        history_id: i64,
+    },
     /// Send a failed change again.
     Retry {
         mutation_id: Option<String>,
@@ -102,7 +117,9 @@ pub enum Command {
         all: bool,
     },
     /// Drop a failed change (the record returns to the server's version).
-    Discard { mutation_id: String },
+    Discard {
+        mutation_id: String,
+    },
     /// Show or set the conflict policy of an entity.
     Policy {
         entity: String,

@@ -133,10 +133,9 @@ fn parse_object(json: &str) -> Result<Fields> {
     };
     match serde_json::from_str::<serde_json::Value>(json) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
-        Ok(other) => bail!(
-            "the record must be a JSON object like '{{\"title\":\"Visit\"}}', got {}",
-            print::kind_of(&other)
-        ),
+        Ok(other) => {
+            bail!("the record must be a JSON object like '{{\"title\":\"Visit\"}}', got {}", print::kind_of(&other))
+        }
         Err(e) => bail!("the record is not valid JSON ({e}); give an object like '{{\"title\":\"Visit\"}}'"),
     }
 }
@@ -210,9 +209,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status { json } => print::status(&engine.refresh_status(), *json)?,
         Command::Queue { json, state, after, limit } => {
             let state = match state {
-                Some(s) => Some(MutationState::parse(s).ok_or_else(|| {
-                    anyhow!("{s:?} is not a queue state: use pending, failed or conflict")
-                })?),
+                Some(s) => Some(
+                    MutationState::parse(s)
+                        .ok_or_else(|| anyhow!("{s:?} is not a queue state: use pending, failed or conflict"))?,
+                ),
                 None => None,
             };
             print::queue(&engine.queue(state, *after, *limit)?, *json, *limit)?;
@@ -295,9 +295,8 @@ fn import(engine: &Engine, file: &std::path::Path) -> Result<()> {
         .map(|(n, line)| {
             let bad = |m: String| EngineError::Invalid(format!("{name} line {}: {m}", n + 1));
             let line = line.map_err(|e| bad(format!("cannot read: {e}")))?;
-            let item: Item = serde_json::from_str(&line).map_err(|e| {
-                bad(format!("{e}; each line must be {{\"entity\":...,\"id\":...,\"data\":{{...}}}}"))
-            })?;
+            let item: Item = serde_json::from_str(&line)
+                .map_err(|e| bad(format!("{e}; each line must be {{\"entity\":...,\"id\":...,\"data\":{{...}}}}")))?;
             match item.data {
                 serde_json::Value::Object(data) => Ok((item.entity, item.id, data)),
                 _ => Err(bad("\"data\" must be a JSON object".into())),
@@ -315,7 +314,10 @@ async fn sync(engine: &Engine) -> Result<()> {
             let s = engine.refresh_status();
             return Err(Exit(
                 exit::OFFLINE,
-                format!("{t}; {} change(s) stay queued and will be sent when the server answers", s.pending + s.in_flight),
+                format!(
+                    "{t}; {} change(s) stay queued and will be sent when the server answers",
+                    s.pending + s.in_flight
+                ),
             )
             .into());
         }

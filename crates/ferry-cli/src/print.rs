@@ -51,10 +51,7 @@ pub fn status(s: &Status, as_json: bool) -> Result<()> {
 
 pub fn records(rows: &[(String, Fields)], as_json: bool) -> Result<()> {
     if as_json {
-        let v: Vec<Value> = rows
-            .iter()
-            .map(|(id, data)| serde_json::json!({"id": id, "data": data}))
-            .collect();
+        let v: Vec<Value> = rows.iter().map(|(id, data)| serde_json::json!({"id": id, "data": data})).collect();
         return json(&v);
     }
     for (id, data) in rows {
@@ -71,7 +68,10 @@ pub fn queue(items: &[QueueItem], as_json: bool, limit: u32) -> Result<()> {
         println!("nothing queued");
         return Ok(());
     }
-    println!("{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  last error", "seq", "mutation", "state", "op", "record", "attempts");
+    println!(
+        "{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  last error",
+        "seq", "mutation", "state", "op", "record", "attempts"
+    );
     for i in items {
         println!(
             "{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  {}",
@@ -111,7 +111,12 @@ pub fn conflicts(items: &[ConflictView], as_json: bool) -> Result<()> {
         println!("conflict {}  {}/{}", c.id, c.entity, c.record_id);
         println!("  base:   {}", show(&c.base));
         println!("  local:  {}  (edited {})", show(&c.local), format_time(c.local_edited_at));
-        println!("  remote: {}  (edited {} by {})", show(&c.remote), format_time(c.remote_edited_at), c.remote_edited_by);
+        println!(
+            "  remote: {}  (edited {} by {})",
+            show(&c.remote),
+            format_time(c.remote_edited_at),
+            c.remote_edited_by
+        );
         println!("  differs: {}", c.differing_fields.join(", "));
         println!("  settle: ferry resolve {} --keep local|remote [--field NAME=local|remote]", c.id);
     }

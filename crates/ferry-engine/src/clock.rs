@@ -15,9 +15,7 @@ pub const TEST_SKEW_ENV: &str = "FERRY_TEST_CLOCK_SKEW_MS";
 
 fn test_skew_ms() -> i64 {
     static SKEW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *SKEW.get_or_init(|| {
-        std::env::var(TEST_SKEW_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
-    })
+    *SKEW.get_or_init(|| std::env::var(TEST_SKEW_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0))
 }
 
 /// The local wall clock in ms (including the test skew, if any).

@@ -150,11 +150,7 @@ impl Inner {
     }
 
     pub fn policy(&self, entity: &str) -> Result<ConflictPolicy> {
-        Ok(self
-            .store
-            .setting(&format!("policy.{entity}"))?
-            .and_then(|p| ConflictPolicy::parse(&p))
-            .unwrap_or_default())
+        Ok(self.store.setting(&format!("policy.{entity}"))?.and_then(|p| ConflictPolicy::parse(&p)).unwrap_or_default())
     }
 
     pub fn pull_interval(&self) -> Duration {
@@ -363,7 +359,8 @@ impl Inner {
 
     pub fn resolve_manually(&self, conflict_id: &str, choice: &Resolution) -> Result<()> {
         let c = self.store.conflict(conflict_id)?;
-        let result = resolve::apply_choice(c.local.as_ref(), c.remote.as_ref(), choice).map_err(EngineError::Invalid)?;
+        let result =
+            resolve::apply_choice(c.local.as_ref(), c.remote.as_ref(), choice).map_err(EngineError::Invalid)?;
         let remote = ferry_protocol::RemoteRecord {
             entity: c.entity.clone(),
             record_id: c.record_id.clone(),

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use ferry_protocol::{
-    ErrorBody, ErrorCode, Health, LoginRequest, PullResponse, PushRequest, PushResponse, RefreshRequest,
-    RemoteRecord, TokenResponse, SERVER_TIME_HEADER,
+    ErrorBody, ErrorCode, Health, LoginRequest, PullResponse, PushRequest, PushResponse, RefreshRequest, RemoteRecord,
+    TokenResponse, SERVER_TIME_HEADER,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -69,7 +69,12 @@ impl Transport {
         self.call::<(), Health>(Method::GET, "/health", None, None, clock).await
     }
 
-    pub async fn login(&self, user: &str, password: &str, clock: &ServerClock) -> Result<TokenResponse, TransportError> {
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        clock: &ServerClock,
+    ) -> Result<TokenResponse, TransportError> {
         let body = LoginRequest { username: user.into(), password: password.into() };
         self.call(Method::POST, "/v1/auth/login", None, Some(&body), clock).await
     }
@@ -86,7 +91,12 @@ impl Transport {
             .map(|_| ())
     }
 
-    pub async fn push(&self, token: &str, req: &PushRequest, clock: &ServerClock) -> Result<PushResponse, TransportError> {
+    pub async fn push(
+        &self,
+        token: &str,
+        req: &PushRequest,
+        clock: &ServerClock,
+    ) -> Result<PushResponse, TransportError> {
         let resp: PushResponse = self.call(Method::POST, "/v1/push", Some(token), Some(req), clock).await?;
         if resp.results.len() != req.mutations.len() {
             return Err(TransportError::BadResponse(format!(
@@ -103,13 +113,25 @@ impl Transport {
         Ok(resp)
     }
 
-    pub async fn pull(&self, token: &str, since: u64, limit: u32, clock: &ServerClock) -> Result<PullResponse, TransportError> {
+    pub async fn pull(
+        &self,
+        token: &str,
+        since: u64,
+        limit: u32,
+        clock: &ServerClock,
+    ) -> Result<PullResponse, TransportError> {
         let path = format!("/v1/pull?since={since}&limit={limit}");
         self.call::<(), PullResponse>(Method::GET, &path, Some(token), None, clock).await
     }
 
     /// `Ok(None)` when the server has no such record.
-    pub async fn record(&self, token: &str, entity: &str, id: &str, clock: &ServerClock) -> Result<Option<RemoteRecord>, TransportError> {
+    pub async fn record(
+        &self,
+        token: &str,
+        entity: &str,
+        id: &str,
+        clock: &ServerClock,
+    ) -> Result<Option<RemoteRecord>, TransportError> {
         let path = format!("/v1/records/{}/{}", entity, urlencode(id));
         match self.call::<(), RemoteRecord>(Method::GET, &path, Some(token), None, clock).await {
             Ok(r) => Ok(Some(r)),
@@ -142,11 +164,8 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let server_time = resp
-            .headers()
-            .get(SERVER_TIME_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok());
+        let server_time =
+            resp.headers().get(SERVER_TIME_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
         let bytes = read_capped(resp).await?;
         if let Some(st) = server_time {
             clock.observe(sent, local_now_ms(), st);
@@ -157,8 +176,7 @@ impl Transport {
                     .or_else(|_| serde_json::from_slice(b"{}"))
                     .map_err(|e| TransportError::BadResponse(e.to_string()));
             }
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| TransportError::BadResponse(format!("{path}: {e}")));
+            return serde_json::from_slice(&bytes).map_err(|e| TransportError::BadResponse(format!("{path}: {e}")));
         }
         let err: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
         let (code, message) = match err {
@@ -182,7 +200,11 @@ impl Transport {
         Err(match status.as_u16() {
             401 => TransportError::Auth { code, message },
             408 | 429 | 500..=599 => TransportError::Transient {
-                reason: format!("HTTP {}{}", status.as_u16(), if message.is_empty() { String::new() } else { format!(": {message}") }),
+                reason: format!(
+                    "HTTP {}{}",
+                    status.as_u16(),
+                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                ),
                 retry_after,
             },
             s => TransportError::Permanent { status: s, code, message },

@@ -42,26 +42,15 @@ pub mod limits {
 /// letter, so they are safe as identifiers everywhere (file names, SQL, URLs).
 pub fn validate_entity(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > limits::MAX_ENTITY_LEN {
-        return Err(format!(
-            "entity name must be 1-{} characters, got {}",
-            limits::MAX_ENTITY_LEN,
-            name.len()
-        ));
+        return Err(format!("entity name must be 1-{} characters, got {}", limits::MAX_ENTITY_LEN, name.len()));
     }
     let mut chars = name.chars();
     let first = chars.next().unwrap_or('_');
     if !first.is_ascii_lowercase() {
-        return Err(format!(
-            "entity name {name:?} must start with a lowercase letter (a-z)"
-        ));
+        return Err(format!("entity name {name:?} must start with a lowercase letter (a-z)"));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        return Err(format!(
-            "entity name {name:?} contains {bad:?}; use only a-z, 0-9 and _"
-        ));
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+        return Err(format!("entity name {name:?} contains {bad:?}; use only a-z, 0-9 and _"));
     }
     Ok(())
 }
@@ -72,11 +61,7 @@ pub fn validate_entity(name: &str) -> Result<(), String> {
 /// characters; clients usually use UUIDs.
 pub fn validate_record_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > limits::MAX_RECORD_ID_LEN {
-        return Err(format!(
-            "record id must be 1-{} bytes, got {}",
-            limits::MAX_RECORD_ID_LEN,
-            id.len()
-        ));
+        return Err(format!("record id must be 1-{} bytes, got {}", limits::MAX_RECORD_ID_LEN, id.len()));
     }
     if id.chars().any(|c| c.is_control()) {
         return Err(format!("record id {id:?} contains a control character"));
@@ -390,9 +375,10 @@ mod tests {
         assert_eq!(v["version"], 2);
         let back: MutationResult = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
-        let blocked: MutationResult =
-            serde_json::from_str(r#"{"mutation_id":"00000000-0000-0000-0000-000000000000","status":"blocked","extra":1}"#)
-                .unwrap();
+        let blocked: MutationResult = serde_json::from_str(
+            r#"{"mutation_id":"00000000-0000-0000-0000-000000000000","status":"blocked","extra":1}"#,
+        )
+        .unwrap();
         assert_eq!(blocked.outcome, Outcome::Blocked);
     }
 

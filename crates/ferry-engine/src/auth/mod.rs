@@ -112,7 +112,9 @@ impl Session {
                 tracing::debug!("access token refreshed");
                 Ok(tokens.access_token)
             }
-            Err(TransportError::Auth { message, .. }) => Err(AuthError::NeedsSignIn(format!("the server refused to renew the sign-in: {message}"))),
+            Err(TransportError::Auth { message, .. }) => {
+                Err(AuthError::NeedsSignIn(format!("the server refused to renew the sign-in: {message}")))
+            }
             Err(e) => Err(AuthError::Transport(e)),
         }
     }
@@ -167,7 +169,13 @@ mod tests {
 
     #[test]
     fn refresh_margin() {
-        let t = Tokens { access_token: String::new(), access_expires_at: 2000, refresh_token: String::new(), refresh_expires_at: 0, issued_at: 0 };
+        let t = Tokens {
+            access_token: String::new(),
+            access_expires_at: 2000,
+            refresh_token: String::new(),
+            refresh_expires_at: 0,
+            issued_at: 0,
+        };
         assert!(fresh(&t, 1000));
         assert!(!fresh(&t, 1600)); // within the last quarter
         let long = Tokens { access_expires_at: 900_000, ..t };

@@ -78,7 +78,9 @@ fn keyring_hint(e: keyring::Error) -> String {
 impl TokenStore for KeyringStore {
     fn load(&self) -> Result<Option<Tokens>, String> {
         match self.entry()?.get_password() {
-            Ok(s) => serde_json::from_str(&s).map(Some).map_err(|e| format!("keyring entry is unreadable ({e}); sign in again")),
+            Ok(s) => serde_json::from_str(&s)
+                .map(Some)
+                .map_err(|e| format!("keyring entry is unreadable ({e}); sign in again")),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(keyring_hint(e)),
         }
@@ -106,8 +108,9 @@ impl FileStore {
     fn read_all(&self) -> Result<serde_json::Map<String, serde_json::Value>, String> {
         match std::fs::read(&self.path) {
             Ok(b) if b.is_empty() => Ok(Default::default()),
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| format!("token file {} is unreadable ({e}); delete it and sign in again", self.path.display())),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                format!("token file {} is unreadable ({e}); delete it and sign in again", self.path.display())
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
             Err(e) => Err(format!("token file {}: {e}", self.path.display())),
         }
@@ -183,7 +186,13 @@ mod tests {
     use super::*;
 
     fn t() -> Tokens {
-        Tokens { access_token: "A".into(), access_expires_at: 1, refresh_token: "R".into(), refresh_expires_at: 2, issued_at: 0 }
+        Tokens {
+            access_token: "A".into(),
+            access_expires_at: 1,
+            refresh_token: "R".into(),
+            refresh_expires_at: 2,
+            issued_at: 0,
+        }
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub fn decide(
         ConflictPolicy::Merge => match (local.value, remote.value) {
             (Some(l), Some(r)) => {
                 let merged = merge3(base, l, r, local_is_later(local, remote));
-                let reason = "three-way merge of fields; fields changed on both sides went to the later edit".to_string();
+                let reason =
+                    "three-way merge of fields; fields changed on both sides went to the later edit".to_string();
                 if &merged == r {
                     (Decision::Remote, reason)
                 } else if &merged == l {
@@ -130,7 +131,11 @@ pub fn differing_fields(local: Option<&Fields>, remote: Option<&Fields>) -> Vec<
 
 /// Builds the record the user chose: `keep` for everything (default: remote),
 /// then each per-field pick. `None` = the record is deleted.
-pub fn apply_choice(local: Option<&Fields>, remote: Option<&Fields>, choice: &Resolution) -> Result<Option<Fields>, String> {
+pub fn apply_choice(
+    local: Option<&Fields>,
+    remote: Option<&Fields>,
+    choice: &Resolution,
+) -> Result<Option<Fields>, String> {
     let side = |s: Side| match s {
         Side::Local => local,
         Side::Remote => remote,
@@ -252,9 +257,8 @@ mod tests {
     }
 
     fn small_map() -> impl Strategy<Value = Fields> {
-        prop::collection::btree_map("[a-d]", prop::option::of(0i64..3), 0..4).prop_map(|m| {
-            m.into_iter().filter_map(|(k, v)| v.map(|v| (k, json!(v)))).collect()
-        })
+        prop::collection::btree_map("[a-d]", prop::option::of(0i64..3), 0..4)
+            .prop_map(|m| m.into_iter().filter_map(|(k, v)| v.map(|v| (k, json!(v)))).collect())
     }
 
     proptest! {

@@ -94,7 +94,9 @@ impl Store {
             ],
         )?;
         let new_id = if s.result != remote_data {
-            let id = Uuid::new_v4();
+            // Time-ordered (v7): ids of one client grow, so the outbox's and the
+            // server's id indexes append instead of inserting at random.
+            let id = Uuid::now_v7();
             let (op, payload) = match &s.result {
                 Some(f) => ("upsert", Some(f.clone())),
                 None => ("delete", None),
@@ -102,7 +104,15 @@ impl Store {
             tx.execute(
                 "INSERT INTO outbox(id, entity, record_id, op, payload, base_version, edited_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id.to_string(), s.entity, s.record_id, op, to_json(&payload), s.remote.version as i64, s.edited_at],
+                params![
+                    id.to_string(),
+                    s.entity,
+                    s.record_id,
+                    op,
+                    to_json(&payload),
+                    s.remote.version as i64,
+                    s.edited_at
+                ],
             )?;
             Some(id)
         } else {
@@ -139,9 +149,7 @@ impl Store {
                     coalesce((SELECT max(o.edited_at) FROM outbox o WHERE o.entity = c.entity AND o.record_id = c.record_id), c.local_edited_at),
                     c.detected_at FROM conflicts c ORDER BY c.detected_at, c.id",
         )?;
-        let rows = stmt
-            .query_map([], conflict_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt.query_map([], conflict_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 

@@ -39,9 +39,7 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
         // WAL: readers never block the writer; NORMAL is durable across
         // process crashes (only an OS crash can lose the last commits).
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(db_err)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(db_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(%mode, "could not switch the local database to WAL mode");
         }
@@ -53,8 +51,7 @@ impl Store {
         // of failing at once with "database is locked" on lock upgrade.
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // Fail early and clearly on a file that is not a database.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-            .map_err(db_err)?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(db_err)?;
         migrations::migrate(&mut conn).map_err(db_err)?;
         let store = Store { conn: Mutex::new(conn), path: path.to_path_buf() };
         store.recover_after_crash()?;
@@ -75,8 +72,7 @@ impl Store {
     /// means "unknown", and re-sending is safe because mutation ids are
     /// idempotency keys.
     fn recover_after_crash(&self) -> Result<()> {
-        self.conn()
-            .execute("UPDATE outbox SET state = 'pending' WHERE state = 'in-flight'", [])?;
+        self.conn().execute("UPDATE outbox SET state = 'pending' WHERE state = 'in-flight'", [])?;
         Ok(())
     }
 }

@@ -76,10 +76,7 @@ impl Store {
             let entity: String = r.get(2)?;
             let record_id: String = r.get(3)?;
             let known = r.get::<_, i64>(7)? as u64;
-            let base = chain
-                .entry((entity.clone(), record_id.clone()))
-                .and_modify(|b| *b += 1)
-                .or_insert(known);
+            let base = chain.entry((entity.clone(), record_id.clone())).and_modify(|b| *b += 1).or_insert(known);
             let id: String = r.get(1)?;
             let op: String = r.get(4)?;
             out.push(BatchItem {
@@ -122,7 +119,13 @@ impl Store {
                             "UPDATE records SET version = ?3, shadow = ?4, shadow_edited_at = ?5
                              WHERE entity = ?1 AND id = ?2 AND version < ?3",
                         )?
-                        .execute(params![m.entity, m.record_id, version as i64, shadow, m.edited_at])?;
+                        .execute(params![
+                            m.entity,
+                            m.record_id,
+                            version as i64,
+                            shadow,
+                            m.edited_at
+                        ])?;
                         continue;
                     }
                     let known: Option<(i64, Option<String>)> = tx
@@ -140,7 +143,13 @@ impl Store {
                         "UPDATE records SET version = ?3, shadow = ?4, shadow_edited_at = ?5
                          WHERE entity = ?1 AND id = ?2",
                     )?
-                    .execute(params![m.entity, m.record_id, version as i64, to_json(&new_shadow), m.edited_at])?;
+                    .execute(params![
+                        m.entity,
+                        m.record_id,
+                        version as i64,
+                        to_json(&new_shadow),
+                        m.edited_at
+                    ])?;
                 }
                 Settlement::Rejected { item, ref reason } => {
                     tx.prepare_cached(
@@ -182,29 +191,28 @@ impl Store {
         const COLUMNS: &str = "SELECT seq, id, entity, record_id, op, state, attempts, next_attempt_at,
                     last_error, edited_at, payload FROM outbox";
         let mut stmt = match state {
-            Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"))?,
+            Some(_) => {
+                conn.prepare_cached(&format!("{COLUMNS} WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"))?
+            }
             None => conn.prepare_cached(&format!("{COLUMNS} WHERE ?1 IS NULL AND seq > ?2 ORDER BY seq LIMIT ?3"))?,
         };
         let rows = stmt
-            .query_map(
-                params![state.map(|s| s.as_str()), after_seq.unwrap_or(0), limit],
-                |r| {
-                    let state: String = r.get(5)?;
-                    Ok(QueueItem {
-                        seq: r.get(0)?,
-                        mutation_id: r.get(1)?,
-                        entity: r.get(2)?,
-                        record_id: r.get(3)?,
-                        op: r.get(4)?,
-                        state: MutationState::parse(&state).unwrap_or(MutationState::Pending),
-                        attempts: r.get(6)?,
-                        next_attempt_at: r.get(7)?,
-                        last_error: r.get(8)?,
-                        edited_at: r.get(9)?,
-                        payload: from_json(r.get(10)?),
-                    })
-                },
-            )?
+            .query_map(params![state.map(|s| s.as_str()), after_seq.unwrap_or(0), limit], |r| {
+                let state: String = r.get(5)?;
+                Ok(QueueItem {
+                    seq: r.get(0)?,
+                    mutation_id: r.get(1)?,
+                    entity: r.get(2)?,
+                    record_id: r.get(3)?,
+                    op: r.get(4)?,
+                    state: MutationState::parse(&state).unwrap_or(MutationState::Pending),
+                    attempts: r.get(6)?,
+                    next_attempt_at: r.get(7)?,
+                    last_error: r.get(8)?,
+                    edited_at: r.get(9)?,
+                    payload: from_json(r.get(10)?),
+                })
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -224,10 +232,10 @@ impl Store {
     }
 
     pub fn retry_all(&self) -> Result<u64> {
-        Ok(self.conn().execute(
-            "UPDATE outbox SET state = 'pending', next_attempt_at = NULL WHERE state = 'failed'",
-            [],
-        )? as u64)
+        Ok(self
+            .conn()
+            .execute("UPDATE outbox SET state = 'pending', next_attempt_at = NULL WHERE state = 'failed'", [])?
+            as u64)
     }
 
     /// Drops a failed mutation. If it was the record's last queued change,
@@ -237,11 +245,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let row: Option<(String, String, String)> = tx
-            .query_row(
-                "SELECT entity, record_id, state FROM outbox WHERE id = ?1",
-                [mutation_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .query_row("SELECT entity, record_id, state FROM outbox WHERE id = ?1", [mutation_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
         let Some((entity, record_id, state)) = row else {
             return Err(EngineError::NotFound(format!(
@@ -282,11 +288,9 @@ impl Store {
     pub fn local_value(&self, entity: &str, record_id: &str) -> Result<Option<Fields>> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT data FROM records WHERE entity = ?1 AND id = ?2",
-                params![entity, record_id],
-                |r| r.get::<_, Option<String>>(0),
-            )
+            .query_row("SELECT data FROM records WHERE entity = ?1 AND id = ?2", params![entity, record_id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
             .optional()?
             .and_then(from_json))
     }
@@ -302,11 +306,9 @@ pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, recor
         return Ok(());
     }
     let version: i64 = tx
-        .query_row(
-            "SELECT version FROM records WHERE entity = ?1 AND id = ?2",
-            params![entity, record_id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT version FROM records WHERE entity = ?1 AND id = ?2", params![entity, record_id], |r| {
+            r.get(0)
+        })
         .optional()?
         .unwrap_or(0);
     if version == 0 {
@@ -317,10 +319,7 @@ pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, recor
             params![entity, record_id],
         )?;
     }
-    tx.execute(
-        "INSERT OR IGNORE INTO refetch(entity, id) VALUES (?1, ?2)",
-        params![entity, record_id],
-    )?;
+    tx.execute("INSERT OR IGNORE INTO refetch(entity, id) VALUES (?1, ?2)", params![entity, record_id])?;
     Ok(())
 }
 
@@ -391,7 +390,12 @@ mod tests {
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
         s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, duplicate: false }], 0).unwrap();
         assert_eq!(s.shadow("a", "r").unwrap().unwrap().0, 1);
-        let w = WriteOp { entity: "a".into(), record_id: "r".into(), op: Op::Patch, payload: json!({"n": 2}).as_object().cloned() };
+        let w = WriteOp {
+            entity: "a".into(),
+            record_id: "r".into(),
+            op: Op::Patch,
+            payload: json!({"n": 2}).as_object().cloned(),
+        };
         s.write(&w, 2, 2).unwrap();
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
         assert_eq!(b[0].mutation.base_version, 1);

@@ -29,7 +29,9 @@ impl WriteOp {
             if size > limits::MAX_PAYLOAD_BYTES {
                 return Err(EngineError::Invalid(format!(
                     "record {}/{} is {size} bytes; the limit is {} bytes: split it or store large content elsewhere",
-                    self.entity, self.record_id, limits::MAX_PAYLOAD_BYTES
+                    self.entity,
+                    self.record_id,
+                    limits::MAX_PAYLOAD_BYTES
                 )));
             }
         }
@@ -190,19 +192,15 @@ impl Store {
              WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity = f.entity AND o.record_id = f.id)
              LIMIT ?1",
         )?;
-        let rows = stmt
-            .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     /// Whether this data dir holds any record or queued change.
     pub fn get_any_record(&self) -> Result<bool> {
-        Ok(self.conn().query_row(
-            "SELECT EXISTS(SELECT 1 FROM records) OR EXISTS(SELECT 1 FROM outbox)",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn()
+            .query_row("SELECT EXISTS(SELECT 1 FROM records) OR EXISTS(SELECT 1 FROM outbox)", [], |r| r.get(0))?)
     }
 
     pub fn refetch_done(&self, entity: &str, id: &str) -> Result<()> {
@@ -236,7 +234,9 @@ pub(super) fn write_in(tx: &Transaction, w: &WriteOp, edited_at: i64, now: i64) 
              updated_at = excluded.updated_at",
     )?
     .execute(params![w.entity, w.record_id, to_json(&new_data), new_data.is_none(), now])?;
-    let id = Uuid::new_v4();
+    // Time-ordered (v7): ids of one client grow, so the outbox's and the
+    // server's id indexes append instead of inserting at random.
+    let id = Uuid::now_v7();
     tx.prepare_cached(
         "INSERT INTO outbox(id, entity, record_id, op, payload, base_version, edited_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -314,7 +314,12 @@ mod tests {
     #[test]
     fn write_creates_record_and_outbox_entry_together() {
         let (_d, s) = store();
-        let w = WriteOp { entity: "activity".into(), record_id: "a1".into(), op: Op::Upsert, payload: Some(fields(json!({"x": 1}))) };
+        let w = WriteOp {
+            entity: "activity".into(),
+            record_id: "a1".into(),
+            op: Op::Upsert,
+            payload: Some(fields(json!({"x": 1}))),
+        };
         s.write(&w, 10, 10).unwrap();
         let r = s.get("activity", "a1").unwrap().unwrap();
         assert_eq!(r.data, Some(fields(json!({"x": 1}))));
@@ -325,7 +330,12 @@ mod tests {
     #[test]
     fn patch_of_missing_record_is_refused_and_nothing_queued() {
         let (_d, s) = store();
-        let w = WriteOp { entity: "activity".into(), record_id: "nope".into(), op: Op::Patch, payload: Some(Fields::new()) };
+        let w = WriteOp {
+            entity: "activity".into(),
+            record_id: "nope".into(),
+            op: Op::Patch,
+            payload: Some(Fields::new()),
+        };
         assert!(matches!(s.write(&w, 1, 1), Err(EngineError::NotFound(_))));
         assert_eq!(s.counts().unwrap().pending, 0);
     }
@@ -333,7 +343,8 @@ mod tests {
     #[test]
     fn bad_entity_is_refused() {
         let (_d, s) = store();
-        let w = WriteOp { entity: "Bad Name".into(), record_id: "x".into(), op: Op::Upsert, payload: Some(Fields::new()) };
+        let w =
+            WriteOp { entity: "Bad Name".into(), record_id: "x".into(), op: Op::Upsert, payload: Some(Fields::new()) };
         assert!(matches!(s.write(&w, 1, 1), Err(EngineError::Invalid(_))));
     }
 
@@ -350,11 +361,23 @@ mod tests {
     #[test]
     fn remote_changes_skip_records_with_queued_edits() {
         let (_d, s) = store();
-        let w = WriteOp { entity: "a".into(), record_id: "1".into(), op: Op::Upsert, payload: Some(fields(json!({"mine": true}))) };
+        let w = WriteOp {
+            entity: "a".into(),
+            record_id: "1".into(),
+            op: Op::Upsert,
+            payload: Some(fields(json!({"mine": true}))),
+        };
         s.write(&w, 1, 1).unwrap();
         let remote = RemoteRecord {
-            entity: "a".into(), record_id: "1".into(), version: 3, seq: 9, deleted: false,
-            data: Some(fields(json!({"theirs": true}))), edited_at: 5, edited_by: "u".into(), server_time: 5,
+            entity: "a".into(),
+            record_id: "1".into(),
+            version: 3,
+            seq: 9,
+            deleted: false,
+            data: Some(fields(json!({"theirs": true}))),
+            edited_at: 5,
+            edited_by: "u".into(),
+            server_time: 5,
         };
         assert_eq!(s.apply_remote_page(&[remote.clone()], 9, 5).unwrap(), 0);
         assert_eq!(s.get("a", "1").unwrap().unwrap().data, Some(fields(json!({"mine": true}))));

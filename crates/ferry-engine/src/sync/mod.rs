@@ -147,15 +147,12 @@ impl Inner {
         let token = link.session.access_token(&link.transport, &self.clock).await.map_err(|e| self.auth_error(e))?;
         match f(token.clone()).await {
             Err(TransportError::Auth { .. }) => {
-                let fresh = link
-                    .session
-                    .refresh(&link.transport, &self.clock, &token)
-                    .await
-                    .map_err(|e| self.auth_error(e))?;
+                let fresh =
+                    link.session.refresh(&link.transport, &self.clock, &token).await.map_err(|e| self.auth_error(e))?;
                 match f(fresh).await {
-                    Err(TransportError::Auth { message, .. }) => Err(self.auth_error(AuthError::NeedsSignIn(
-                        format!("the server refused a freshly renewed sign-in: {message}"),
-                    ))),
+                    Err(TransportError::Auth { message, .. }) => Err(self.auth_error(AuthError::NeedsSignIn(format!(
+                        "the server refused a freshly renewed sign-in: {message}"
+                    )))),
                     other => other.map_err(EngineError::Transport),
                 }
             }

@@ -48,7 +48,10 @@ impl Inner {
                         continue;
                     }
                     let reason = format!("server refused it (HTTP {status}, {code:?}): {message}");
-                    self.store.settle_batch(&[Settlement::Rejected { item: &batch[0], reason: reason.clone() }], local_now_ms())?;
+                    self.store.settle_batch(
+                        &[Settlement::Rejected { item: &batch[0], reason: reason.clone() }],
+                        local_now_ms(),
+                    )?;
                     report.failed += 1;
                     self.emit_failed(&batch[0], reason);
                     after = last_seq;

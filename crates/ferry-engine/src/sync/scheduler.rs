@@ -140,7 +140,12 @@ fn watch_signal_file(inner: &Arc<Inner>) -> Option<notify::RecommendedWatcher> {
     let weak = Arc::downgrade(inner);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let (Ok(ev), Some(inner)) = (res, weak.upgrade()) {
-            if matches!(ev.kind, notify::EventKind::Modify(_) | notify::EventKind::Create(_) | notify::EventKind::Access(notify::event::AccessKind::Close(_))) {
+            if matches!(
+                ev.kind,
+                notify::EventKind::Modify(_)
+                    | notify::EventKind::Create(_)
+                    | notify::EventKind::Access(notify::event::AccessKind::Close(_))
+            ) {
                 inner.wake.notify_one();
             }
         }
@@ -149,7 +154,9 @@ fn watch_signal_file(inner: &Arc<Inner>) -> Option<notify::RecommendedWatcher> {
     .ok()?;
     watcher
         .watch(&path, notify::RecursiveMode::NonRecursive)
-        .map_err(|e| tracing::warn!(error = %e, "cannot watch for writes by other processes; they sync on the next timer"))
+        .map_err(
+            |e| tracing::warn!(error = %e, "cannot watch for writes by other processes; they sync on the next timer"),
+        )
         .ok()?;
     Some(watcher)
 }

@@ -54,6 +54,9 @@ impl ServerDb {
             // In-memory databases (tests) report "memory"; files should not.
             tracing::warn!(%mode, "database is not in WAL mode");
         }
+        // 64 MB of page cache: the applied-mutation index grows with every
+        // mutation ever applied and is probed on each one.
+        conn.pragma_update(None, "cache_size", -65536)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
