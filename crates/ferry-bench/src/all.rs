@@ -191,7 +191,9 @@ fn render(sections: &[Section], total: std::time::Duration) -> String {
     for s in sections {
         md += &s.markdown();
     }
-    md += "## Desktop app\n\nmeasured by scripts/app-bench.sh; figures in the app section\n\n";
+    md += "## Desktop app\n\nThe tray app needs a display, so it is measured separately by \
+           `scripts/app-bench.sh` (Xvfb): launch to tray icon, and PSS of all its processes with the \
+           window open, closed and reopened. Figures: [benchmarks-app.md](benchmarks-app.md).\n\n";
     md += &analysis();
     md
 }
