@@ -22,6 +22,7 @@
 pub mod auth;
 pub mod clock;
 mod error;
+mod filelock;
 pub mod model;
 pub mod resolve;
 mod state;

@@ -91,7 +91,7 @@ impl Session {
     /// about to expire. Concurrent callers share one refresh.
     pub async fn refresh(&self, transport: &Transport, clock: &ServerClock, stale: &str) -> Result<String, AuthError> {
         let _one_task = self.refreshing.lock().await;
-        let _one_process = ProcessLock::acquire(self.lock_path.clone()).await;
+        let _one_process = crate::filelock::FileLock::acquire(self.lock_path.clone()).await;
         // Another task or process may have refreshed while we waited: the
         // store is the source of truth.
         let current = self.store.load().map_err(AuthError::Store)?.ok_or(AuthError::NotSignedIn)?;
@@ -135,31 +135,6 @@ fn tokens_from(t: &TokenResponse) -> Tokens {
         refresh_token: t.refresh_token.clone(),
         refresh_expires_at: t.refresh_expires_at,
         issued_at: t.server_time,
-    }
-}
-
-/// An advisory lock on a file in the data dir, held while refreshing.
-struct ProcessLock(Option<std::fs::File>);
-
-impl ProcessLock {
-    async fn acquire(path: PathBuf) -> ProcessLock {
-        let file = tokio::task::spawn_blocking(move || {
-            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).ok()?;
-            f.lock().ok()?;
-            Some(f)
-        })
-        .await
-        .ok()
-        .flatten();
-        ProcessLock(file)
-    }
-}
-
-impl Drop for ProcessLock {
-    fn drop(&mut self) {
-        if let Some(f) = &self.0 {
-            let _ = f.unlock();
-        }
     }
 }
 

@@ -107,9 +107,8 @@ pub fn merge3(base: Option<&Fields>, local: &Fields, remote: &Fields, local_late
             l
         } else if l == b {
             r
-        } else if r == b {
-            l
-        } else if local_later {
+        } else if r == b || local_later {
+            // Only local changed it, or both did and local was later.
             l
         } else {
             r
@@ -269,6 +268,8 @@ mod tests {
             let m = merge3(Some(&base), &local, &remote, later);
             for k in ["a", "b", "c", "d"] {
                 let (b, l, r) = (base.get(k), local.get(k), remote.get(k));
+                // The model spells out each case on purpose.
+                #[allow(clippy::if_same_then_else)]
                 let expect = if l == b { r } else if r == b { l } else if l == r { l } else if later { l } else { r };
                 prop_assert_eq!(m.get(k), expect, "field {}", k);
             }

@@ -379,7 +379,7 @@ mod tests {
             edited_by: "u".into(),
             server_time: 5,
         };
-        assert_eq!(s.apply_remote_page(&[remote.clone()], 9, 5).unwrap(), 0);
+        assert_eq!(s.apply_remote_page(std::slice::from_ref(&remote), 9, 5).unwrap(), 0);
         assert_eq!(s.get("a", "1").unwrap().unwrap().data, Some(fields(json!({"mine": true}))));
         let other = RemoteRecord { record_id: "2".into(), ..remote };
         assert_eq!(s.apply_remote_page(&[other], 10, 5).unwrap(), 1);

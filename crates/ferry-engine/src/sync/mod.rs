@@ -20,39 +20,15 @@ use crate::model::{EngineEvent, Progress, SyncReport, SyncRun};
 use crate::state::{Inner, Link};
 use crate::transport::TransportError;
 
-/// An advisory lock across processes so a `ferry sync` and a running daemon
-/// never push the same batch at the same time (it would be safe — ids are
-/// idempotency keys — but wasteful and confusing in the queue view).
-struct CycleFileLock(Option<std::fs::File>);
-
-impl CycleFileLock {
-    async fn acquire(path: std::path::PathBuf) -> CycleFileLock {
-        let f = tokio::task::spawn_blocking(move || {
-            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ok()?;
-            f.lock().ok()?;
-            Some(f)
-        })
-        .await
-        .ok()
-        .flatten();
-        CycleFileLock(f)
-    }
-}
-
-impl Drop for CycleFileLock {
-    fn drop(&mut self) {
-        if let Some(f) = &self.0 {
-            let _ = f.unlock();
-        }
-    }
-}
-
 impl Inner {
     /// One full cycle. Errors: transient transport errors (the caller backs
     /// off), needs-sign-in, not configured.
     pub async fn cycle(self: &Arc<Self>) -> Result<SyncReport> {
         let _one = self.cycle_lock.lock().await;
-        let _one_process = CycleFileLock::acquire(self.config.data_dir.join("sync.lock")).await;
+        // Across processes too: a `ferry sync` and a running daemon never
+        // push the same batch at once (safe, ids are idempotency keys, but
+        // wasteful and confusing in the queue view).
+        let _one_process = crate::filelock::FileLock::acquire(self.config.data_dir.join("sync.lock")).await;
         let link = self.link()?;
         if let Some(reason) = self.run_state().needs_sign_in.clone() {
             return Err(EngineError::NeedsSignIn(reason));

@@ -11,13 +11,14 @@ use notify::Watcher;
 use tokio::time::Instant;
 
 use super::Backoff;
+use crate::filelock::FileLock;
 use crate::clock::local_now_ms;
 use crate::error::{EngineError, Result};
 use crate::model::EngineEvent;
 use crate::state::{Inner, SIGNAL_FILE};
 
 pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-    let _single = DaemonLock::acquire(&inner)?;
+    let _single = daemon_lock(&inner)?;
     let _watcher = watch_signal_file(&inner);
     tokio::pin!(shutdown);
     let mut backoff = Backoff::default();
@@ -162,29 +163,14 @@ fn watch_signal_file(inner: &Arc<Inner>) -> Option<notify::RecommendedWatcher> {
 }
 
 /// One background loop per data dir (the app or `ferry daemon`, not both).
-struct DaemonLock(std::fs::File);
-
-impl DaemonLock {
-    fn acquire(inner: &Inner) -> Result<DaemonLock> {
-        let path = inner.config.data_dir.join("daemon.lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| EngineError::io(format!("cannot open {}", path.display()), e))?;
-        match f.try_lock() {
-            Ok(()) => Ok(DaemonLock(f)),
-            Err(_) => Err(EngineError::Invalid(format!(
+fn daemon_lock(inner: &Inner) -> Result<FileLock> {
+    let path = inner.config.data_dir.join("daemon.lock");
+    FileLock::try_acquire(&path)
+        .map_err(|e| EngineError::io(format!("cannot open {}", path.display()), e))?
+        .ok_or_else(|| {
+            EngineError::Invalid(format!(
                 "another Ferry (daemon or app) is already syncing {}; stop it first or use another --data-dir",
                 inner.config.data_dir.display()
-            ))),
-        }
-    }
-}
-
-impl Drop for DaemonLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
+            ))
+        })
 }
