@@ -20,6 +20,7 @@ use crate::state::{Inner, SIGNAL_FILE};
 pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let _single = daemon_lock(&inner)?;
     let _watcher = watch_signal_file(&inner);
+    let _network = watch_network(&inner);
     tokio::pin!(shutdown);
     let mut backoff = Backoff::default();
     let mut retry_at: Option<Instant> = None;
@@ -129,6 +130,41 @@ fn check_stall(inner: &Inner) {
         if first && status.state == crate::model::SyncState::Stalled {
             inner.emit(EngineEvent::Stalled { pending: status.pending + status.in_flight });
         }
+    }
+}
+
+/// Watches the machine's network addresses (netlink on Linux, the system's
+/// notifications on macOS and Windows): a new or lost address means the
+/// network changed, so a transfer stuck in backoff is retried at once.
+fn watch_network(inner: &Arc<Inner>) -> Option<AbortOnDrop> {
+    use futures::StreamExt;
+    let mut watcher = if_watch::tokio::IfWatcher::new()
+        .map_err(|e| tracing::warn!(error = %e, "cannot watch the network; retries follow the backoff timer"))
+        .ok()?;
+    let weak = Arc::downgrade(inner);
+    let task = tokio::spawn(async move {
+        while let Some(event) = watcher.next().await {
+            let Some(inner) = weak.upgrade() else { break };
+            match event {
+                Ok(change) => {
+                    tracing::debug!(?change, "network changed");
+                    inner.urgent();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "network watch failed; retries follow the backoff timer");
+                    break;
+                }
+            }
+        }
+    });
+    Some(AbortOnDrop(task))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
