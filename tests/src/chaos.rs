@@ -176,7 +176,7 @@ impl fmt::Display for Summary {
         row(f, "LOST acknowledged writes", self.lost.to_string())?;
         row(f, "DUPLICATE applications", self.duplicates.to_string())?;
         row(f, "DIVERGENT records", self.divergent.to_string())?;
-        row(f, "`database is locked` errors (known bug)", self.busy_errors.to_string())?;
+        row(f, "`database is locked` errors", self.busy_errors.to_string())?;
         row(f, "findings (panics, hangs, odd errors)", self.findings.len().to_string())?;
         row(f, "elapsed", format!("{:.1} s", self.elapsed.as_secs_f64()))?;
         for finding in &self.findings {
