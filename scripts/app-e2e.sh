@@ -15,7 +15,7 @@ ROOT=$PWD
 
 if [ -z "${APP_E2E_SKIP_INSTALL:-}" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  PKGS="build-essential pkg-config curl procps libwebkit2gtk-4.1-dev libayatana-appindicator3-dev
+  PKGS="build-essential pkg-config curl procps libdbus-1-dev libwebkit2gtk-4.1-dev libayatana-appindicator3-dev
         librsvg2-dev libxdo-dev libssl-dev xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11
         python3 python3-dbus-next"
   missing=""

@@ -1,7 +1,7 @@
 //! Applying a push batch: the heart of the server.
 //!
-//! The whole batch runs in one SQLite transaction and each mutation in its
-//! own savepoint, so a mutation is applied completely or not at all, and the
+//! The whole batch runs in one SQLite transaction; any database error aborts
+//! all of it, so a mutation is applied completely or not at all, and the
 //! batch becomes visible (and is answered) only once it is committed. A crash
 //! before the commit rolls everything back; the client's retry then applies
 //! it afresh, and idempotency makes a retry after the commit harmless.
@@ -163,8 +163,10 @@ fn apply_one(
     }
     let new_seq = *seq + 1;
     let server_time = now_ms();
-    let sp = tx.savepoint()?;
-    sp.prepare_cached(
+    // No savepoint: any error below aborts the whole batch transaction, so
+    // a mutation is never half-applied, and a savepoint per mutation would
+    // only cost a journal entry each.
+    tx.prepare_cached(
         "INSERT INTO records (org, entity, record_id, version, seq, deleted, data, edited_at, edited_by, server_time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (org, entity, record_id) DO UPDATE SET
@@ -184,7 +186,7 @@ fn apply_one(
         user,
         server_time,
     ])?;
-    sp.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO applied_mutations (org, mutation_id, entity, record_id, version, seq, server_time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -197,7 +199,6 @@ fn apply_one(
         new_seq,
         server_time
     ])?;
-    sp.commit()?;
     *seq = new_seq;
     Ok(Outcome::Applied {
         version: write.version,
