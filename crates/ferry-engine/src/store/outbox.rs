@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// A batch's outcome, all in one transaction.
-    pub fn settle_batch(&self, settled: &[Settlement<'_>], now: i64) -> Result<()> {
+    pub fn settle_batch(&self, settled: &[Settlement<'_>]) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for s in settled {
@@ -160,7 +160,6 @@ impl Store {
                 }
             }
         }
-        let _ = now;
         tx.commit()?;
         Ok(())
     }
@@ -360,7 +359,7 @@ mod tests {
         put(&s, "r", json!({"n": 2}));
         put(&s, "q", json!({"n": 3}));
         let b = s.next_batch(0, 1, 1 << 20).unwrap();
-        s.settle_batch(&[Settlement::Rejected { item: &b[0], reason: "bad".into() }], 0).unwrap();
+        s.settle_batch(&[Settlement::Rejected { item: &b[0], reason: "bad".into() }]).unwrap();
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].mutation.record_id, "q");
@@ -388,7 +387,7 @@ mod tests {
         let s = Store::open(&dir.path().join("t.db")).unwrap();
         put(&s, "r", json!({"n": 1}));
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
-        s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, duplicate: false }], 0).unwrap();
+        s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, duplicate: false }]).unwrap();
         assert_eq!(s.shadow("a", "r").unwrap().unwrap().0, 1);
         let w = WriteOp {
             entity: "a".into(),
@@ -399,7 +398,7 @@ mod tests {
         s.write(&w, 2, 2).unwrap();
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
         assert_eq!(b[0].mutation.base_version, 1);
-        s.settle_batch(&[Settlement::Rejected { item: &b[0], reason: "no".into() }], 0).unwrap();
+        s.settle_batch(&[Settlement::Rejected { item: &b[0], reason: "no".into() }]).unwrap();
         let id = b[0].mutation.id.to_string();
         s.discard(&id).unwrap();
         assert_eq!(s.local_value("a", "r").unwrap(), json!({"n": 1}).as_object().cloned());

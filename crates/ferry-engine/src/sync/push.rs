@@ -48,10 +48,7 @@ impl Inner {
                         continue;
                     }
                     let reason = format!("server refused it (HTTP {status}, {code:?}): {message}");
-                    self.store.settle_batch(
-                        &[Settlement::Rejected { item: &batch[0], reason: reason.clone() }],
-                        local_now_ms(),
-                    )?;
+                    self.store.settle_batch(&[Settlement::Rejected { item: &batch[0], reason: reason.clone() }])?;
                     report.failed += 1;
                     self.emit_failed(&batch[0], reason);
                     after = last_seq;
@@ -96,7 +93,7 @@ impl Inner {
             }
         }
         let applied = settled.iter().filter(|s| matches!(s, Settlement::Applied { .. })).count() as u64;
-        self.store.settle_batch(&settled, local_now_ms())?;
+        self.store.settle_batch(&settled)?;
         report.uploaded += applied;
         report.failed += failed.len() as u64;
         for (item, reason) in failed {
