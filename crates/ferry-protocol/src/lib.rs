@@ -72,16 +72,29 @@ pub fn validate_record_id(id: &str) -> Result<(), String> {
 // ---------------------------------------------------------------- auth
 
 /// `POST /v1/auth/login`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
 }
 
+impl std::fmt::Debug for LoginRequest {
+    // The password must never reach a log line, even through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").field("username", &self.username).field("password", &"<redacted>").finish()
+    }
+}
+
 /// `POST /v1/auth/refresh` and `POST /v1/auth/logout`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest").field("refresh_token", &"<redacted>").finish()
+    }
 }
 
 /// Answer to a successful login or refresh.
@@ -401,5 +414,15 @@ mod tests {
         };
         let s = format!("{t:?}");
         assert!(!s.contains("secret"));
+    }
+
+    #[test]
+    fn request_debug_is_redacted() {
+        let login = LoginRequest { username: "ann".into(), password: "secret-pw".into() };
+        let s = format!("{login:?} {login:#?}");
+        assert!(s.contains("ann") && !s.contains("secret"), "{s}");
+        let refresh = RefreshRequest { refresh_token: "secret-r".into() };
+        let s = format!("{refresh:?} {refresh:#?}");
+        assert!(s.contains("RefreshRequest") && !s.contains("secret"), "{s}");
     }
 }
