@@ -198,18 +198,7 @@ struct Client {
 
 /// Label of a fault for the summary.
 fn fault_kind(f: &Fault) -> String {
-    match f {
-        Fault::Pass => "pass".into(),
-        Fault::Status { code, retry_after: Some(_) } => format!("HTTP {code} + Retry-After"),
-        Fault::Status { code, .. } => format!("HTTP {code}"),
-        Fault::Hang | Fault::HangFor(_) => "accept, never answer (client timeout)".into(),
-        Fault::ResetBeforeRequest => "reset before the request reached the server".into(),
-        Fault::ResetAfterRequest => "reset after the server applied (answer lost)".into(),
-        Fault::ResetMidRequest => "reset mid-request (body cut)".into(),
-        Fault::TruncateResponse => "response truncated at half".into(),
-        Fault::TruncateAt(_) => "response cut in status line/headers".into(),
-        Fault::Delay(_) => "delay 50-400 ms".into(),
-    }
+    f.label().to_string()
 }
 
 fn random_fault(rng: &mut StdRng, http_timeout: f64) -> Fault {
@@ -222,13 +211,21 @@ fn random_fault(rng: &mut StdRng, http_timeout: f64) -> Fault {
         35..=44 => Fault::ResetBeforeRequest,
         45..=62 => Fault::ResetAfterRequest,
         63..=71 => Fault::ResetMidRequest,
-        72..=80 => Fault::TruncateResponse,
+        72..=76 => Fault::TruncateResponse,
+        77..=80 => Fault::ResetMidResponse,
         81..=88 => Fault::TruncateAt(rng.gen_range(0..40)),
         _ => Fault::Delay(Duration::from_millis(rng.gen_range(50..400))),
     }
 }
 
-fn install_chooser(proxy: &FaultProxy, seed: u64, rate: f64, http_timeout: f64, on: Arc<AtomicBool>, counts: FaultCounts) {
+fn install_chooser(
+    proxy: &FaultProxy,
+    seed: u64,
+    rate: f64,
+    http_timeout: f64,
+    on: Arc<AtomicBool>,
+    counts: FaultCounts,
+) {
     let mut rng = StdRng::seed_from_u64(seed);
     proxy.set_chooser(move |_path| {
         // Draw every time so the sequence does not depend on `on`.
@@ -248,7 +245,10 @@ pub fn run(cfg: &Config) -> Summary {
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut sum = Summary { seed: cfg.seed, clients: cfg.clients, steps: cfg.ops, ..Default::default() };
-    eprintln!("ferry chaos: seed {} (replay with FERRY_CHAOS_SEED={}), {} clients, {} steps", cfg.seed, cfg.seed, cfg.clients, cfg.ops);
+    eprintln!(
+        "ferry chaos: seed {} (replay with FERRY_CHAOS_SEED={}), {} clients, {} steps",
+        cfg.seed, cfg.seed, cfg.clients, cfg.ops
+    );
 
     let mut server = TestServer::start();
     let upstream = server.url();
@@ -269,9 +269,7 @@ pub fn run(cfg: &Config) -> Summary {
                 counts.clone(),
             );
             let batch = rng.gen_range(2..9).to_string();
-            let ferry = Ferry::new()
-                .with_env("FERRY_HTTP_TIMEOUT_SECS", &timeout)
-                .with_env("FERRY_BATCH_MAX", &batch);
+            let ferry = Ferry::new().with_env("FERRY_HTTP_TIMEOUT_SECS", &timeout).with_env("FERRY_BATCH_MAX", &batch);
             ferry.connect(&proxy.url(), &user, "pw");
             for (entity, policy) in ENTITIES {
                 ferry.run(&["policy", entity, policy]).ok();
@@ -308,7 +306,11 @@ pub fn run(cfg: &Config) -> Summary {
                 clients[c].proxy.set_refusing(false);
                 *counts.lock().unwrap().entry("connection refused (port closed)".into()).or_default() += 1;
                 if r.code != 5 {
-                    sum.findings.push(format!("sync with the port closed exited {} (expected 5): {}", r.code, r.stderr.trim()));
+                    sum.findings.push(format!(
+                        "sync with the port closed exited {} (expected 5): {}",
+                        r.code,
+                        r.stderr.trim()
+                    ));
                 }
                 note_sync(&r, &mut sum, c);
             }
@@ -606,7 +608,9 @@ fn check(server: &mut TestServer, clients: &[Client], sum: &mut Summary) {
             .prepare("SELECT mutation_id, entity, record_id, version FROM applied_mutations WHERE org = ?1")
             .expect("applied_mutations table");
         let rows = stmt
-            .query_map([ORG], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)))
+            .query_map([ORG], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            })
             .expect("query applied_mutations");
         for row in rows.flatten() {
             by_record.entry((row.1.clone(), row.2.clone())).or_default().push(row.3 as u64);
