@@ -210,7 +210,11 @@ fn assert_clear_failure(r: &Run, what: &str) {
     assert!(!r.stderr.contains("panicked"), "{what}: panic: {}", r.stderr);
     assert_ne!(r.code, 0, "{what}: must not report success; stdout {}", r.stdout);
     assert!(r.code != 101, "{what}: exit 101 is a panic: {}", r.stderr);
-    assert!(r.stderr.trim().starts_with("ferry:") && r.stderr.trim().len() > 15, "{what}: unclear error: {:?}", r.stderr);
+    assert!(
+        r.stderr.trim().starts_with("ferry:") && r.stderr.trim().len() > 15,
+        "{what}: unclear error: {:?}",
+        r.stderr
+    );
 }
 
 /// (mutation id, state) of every queued mutation.
@@ -232,7 +236,8 @@ fn garbage_responses() -> Vec<(&'static str, Vec<u8>)> {
     huge.extend(std::iter::repeat_n(b' ', 40 * 1024 * 1024));
     huge.extend_from_slice(b"]}");
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let html = b"<!DOCTYPE html><html><head><title>Hotel Wi-Fi</title></head><body>Please sign in to continue</body></html>";
+    let html =
+        b"<!DOCTYPE html><html><head><title>Hotel Wi-Fi</title></head><body>Please sign in to continue</body></html>";
     vec![
         ("malformed JSON", http(200, "application/json", br#"{"results":[{"mutation_id":"#)),
         ("wrong types", http(200, "application/json", br#"{"results":"all good","server_time":"noon"}"#)),
@@ -280,15 +285,14 @@ fn garbage_push_answers_end_in_a_clear_error_and_keep_the_queue() {
         assert_clear_failure(&r, what);
         let after = queue_ids(&f);
         if after != before {
-            failures.push(format!("{what}: queue changed from {before:?} to {after:?}; sync said: {}", r.stderr.trim()));
+            failures
+                .push(format!("{what}: queue changed from {before:?} to {after:?}; sync said: {}", r.stderr.trim()));
             // Put it back for the next case.
             f.run(&["retry", "--all"]).ok();
         }
     }
     // Count-mismatched and foreign results.
-    fake.answer(|r| {
-        (r.path == "/v1/push").then(|| json_ok(&json!({"results": [], "server_time": now_ms()})))
-    });
+    fake.answer(|r| (r.path == "/v1/push").then(|| json_ok(&json!({"results": [], "server_time": now_ms()}))));
     let r = run_timed(&f, &["sync"], Duration::from_secs(30));
     assert_clear_failure(&r, "no results for 3 mutations");
     assert!(r.stderr.contains("results"), "{}", r.stderr);
@@ -320,13 +324,9 @@ fn garbage_push_answers_end_in_a_clear_error_and_keep_the_queue() {
 /// wrong URL's 404, a proxy's 400) says nothing about the mutations: they
 /// must stay pending, not become *failed* one by one.
 ///
-/// Fails today: `Transport::call` (crates/ferry-engine/src/transport.rs, the
-/// final `match status.as_u16()`) turns any non-401 4xx into
-/// `TransportError::Permanent` even when the body is not an `ErrorBody`, and
-/// `push_all` (crates/ferry-engine/src/sync/push.rs, the `Permanent` arm)
-/// then bisects the batch and marks each mutation failed. Fix: a 4xx whose
-/// body does not parse as `ErrorBody` is `BadResponse` (transient), like a
-/// 2xx with a body that does not parse.
+/// Regression test (docs/reliability.md, bug 3): such a 4xx used to be taken
+/// as a permanent refusal and the batch was bisected into failed mutations;
+/// now a 4xx whose body is not an `ErrorBody` is a bad response (transient).
 #[test]
 fn non_protocol_4xx_pages_do_not_fail_queued_mutations() {
     let fake = FakeServer::start();
@@ -405,18 +405,22 @@ fn garbage_pull_answers_end_in_a_clear_error_and_keep_local_records() {
 /// A server that says "more" forever with the same cursor must not keep a
 /// sync running forever (or hot-loop the daemon).
 ///
-/// Fails today: `pull_all` (crates/ferry-engine/src/sync/pull.rs) stops only
-/// when `has_more` is false or a page is empty; it refuses a cursor that goes
-/// backwards but not one that stands still. Fix: when `has_more` is true and
-/// `page.cursor <= since`, return `BadResponse("pull cursor did not
-/// advance")`.
+/// Regression test (docs/reliability.md, bug 4): `pull_all` used to stop only
+/// when `has_more` was false or a page empty, so a cursor that stood still
+/// looped forever; now that is a bad response naming the problem.
 #[test]
 fn a_pull_that_never_advances_does_not_hang_the_sync() {
     let fake = FakeServer::start();
     let f = client(&fake);
     fake.answer(|r| {
         r.path.starts_with("/v1/pull").then(|| {
-            let since: u64 = r.path.split("since=").nth(1).and_then(|s| s.split('&').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let since: u64 = r
+                .path
+                .split("since=")
+                .nth(1)
+                .and_then(|s| s.split('&').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             json_ok(&json!({"changes":[{"entity":"activity","record_id":"z","version":1,"seq":since,"deleted":false,
                 "data":{"n":1},"edited_at":1,"edited_by":"x","server_time":1}],
                 "cursor":since,"has_more":true,"server_time":now_ms()}))
@@ -436,12 +440,16 @@ mod random {
     use ferry_protocol::{Mutation, Op, PushRequest};
     use proptest::prelude::*;
 
+    /// The one mutation every push sends: a fixed id, so a generated answer
+    /// can be a well-formed one for it.
+    const MUTATION_ID: u128 = 0x0190_0000_0000_7000_8000_0000_0000_0042;
+
     fn push_request() -> PushRequest {
         let mut payload = serde_json::Map::new();
         payload.insert("title".into(), json!("Visit"));
         PushRequest {
             mutations: vec![Mutation {
-                id: uuid::Uuid::new_v4(),
+                id: uuid::Uuid::from_u128(MUTATION_ID),
                 entity: "activity".into(),
                 record_id: "a1".into(),
                 op: Op::Upsert,
@@ -474,43 +482,82 @@ mod random {
         let clock = ServerClock::new(None);
         let res = rt.block_on(async {
             if pull {
-                t.pull("token", 7, 100, &clock).await.map(|p| {
-                    // Whatever parses must at least not move the cursor back
-                    // unnoticed: the engine checks; here just touch it.
-                    let _ = p.cursor;
-                })
+                t.pull("token", 7, 100, &clock).await.map(|_| ())
             } else {
-                let req = push_request();
-                t.push("token", &req, &clock).await.map(|_| ())
+                t.push("token", &push_request(), &clock).await.map(|_| ())
             }
         });
         let _ = h.join();
         res.map_err(|e| e.to_string())
     }
 
-    fn response() -> impl Strategy<Value = Vec<u8>> {
+    /// The oracle: `bytes` is a well-formed answer, a 2xx (with a body)
+    /// whose body is the protocol's answer (for a push: one result, for the
+    /// mutation that was sent).
+    fn well_formed(bytes: &[u8], pull: bool) -> bool {
+        let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+        let status: u16 = std::str::from_utf8(&bytes[..head_end])
+            .ok()
+            .and_then(|h| h.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = &bytes[head_end + 4..];
+        let parses = if pull {
+            serde_json::from_slice::<ferry_protocol::PullResponse>(body).is_ok()
+        } else {
+            serde_json::from_slice::<ferry_protocol::PushResponse>(body)
+                .is_ok_and(|r| r.results.len() == 1 && r.results[0].mutation_id == uuid::Uuid::from_u128(MUTATION_ID))
+        };
+        (200..300).contains(&status) && status != 204 && status != 205 && parses
+    }
+
+    /// A well-formed answer, so the oracle's other side is exercised too.
+    fn valid_answer(pull: bool) -> impl Strategy<Value = Vec<u8>> {
+        (0u64..1_000, any::<bool>(), 1u64..50).prop_map(move |(cursor, has_more, version)| {
+            let body = if pull {
+                json!({"changes": [{"entity": "activity", "record_id": "x", "version": version, "seq": cursor,
+                    "deleted": false, "data": {"n": 1}, "edited_at": 1, "edited_by": "u", "server_time": 1}],
+                    "cursor": cursor, "has_more": has_more, "server_time": 1})
+            } else {
+                json!({"results": [{"mutation_id": uuid::Uuid::from_u128(MUTATION_ID), "status": "applied",
+                    "version": version, "seq": cursor, "server_time": 1}], "server_time": 1})
+            };
+            http(200, "application/json", body.to_string().as_bytes())
+        })
+    }
+
+    fn response(pull: bool) -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             // Random bytes as the whole answer.
-            proptest::collection::vec(any::<u8>(), 0..512),
+            3 => proptest::collection::vec(any::<u8>(), 0..512),
             // A valid head with a random body and status.
-            (prop_oneof![Just(200u16), Just(201), Just(204), Just(400), Just(401), Just(404), Just(429), Just(500), Just(503), 100u16..600],
+            3 => (prop_oneof![Just(200u16), Just(201), Just(204), Just(400), Just(401), Just(404), Just(429), Just(500), Just(503), 100u16..600],
              proptest::collection::vec(any::<u8>(), 0..2048))
                 .prop_map(|(s, b)| http(s, "application/json", &b)),
             // JSON-ish: random JSON-shaped text.
-            "[\\[\\]{}\":,0-9a-z \\-.]{0,300}".prop_map(|s| http(200, "application/json", s.as_bytes())),
+            3 => "[\\[\\]{}\":,0-9a-z \\-.]{0,300}".prop_map(|s| http(200, "application/json", s.as_bytes())),
+            1 => valid_answer(pull),
         ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, .. ProptestConfig::default() })]
 
-        /// The engine's transport turns any answer into a value or an error;
-        /// never a panic, never a "success" from garbage.
+        /// The engine's transport turns any answer into a value or an error
+        /// naming the problem: never a panic, a success only from a
+        /// well-formed answer, and a well-formed answer always a success.
         #[test]
-        fn transport_survives_random_answers(bytes in response(), pull in any::<bool>()) {
-            let res = exchange(bytes, pull);
-            if let Err(e) = &res {
-                prop_assert!(!e.is_empty());
+        fn transport_survives_random_answers((pull, bytes) in any::<bool>().prop_flat_map(|pull| (Just(pull), response(pull)))) {
+            match exchange(bytes.clone(), pull) {
+                Ok(()) => prop_assert!(
+                    well_formed(&bytes, pull),
+                    "success from garbage: {:?}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+                Err(e) => {
+                    prop_assert!(e.len() > 10, "unclear error: {e:?}");
+                    prop_assert!(!well_formed(&bytes, pull), "a well-formed answer was refused: {e}");
+                }
             }
         }
     }
@@ -565,14 +612,46 @@ fn a_corrupted_local_database_is_a_clear_error_naming_the_file() {
         let r = run_timed(&f, args, Duration::from_secs(30));
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
         assert_clear_failure(&r, &format!("truncated db, ferry {}", args.join(" ")));
-        assert!(r.stderr.contains("ferry.db") || r.stderr.contains(&f.data_dir().display().to_string()),
-            "names the file or its folder: {}", r.stderr);
+        assert!(
+            r.stderr.contains("ferry.db") || r.stderr.contains(&f.data_dir().display().to_string()),
+            "names the file or its folder: {}",
+            r.stderr
+        );
     }
 }
 
 /// Mounts a tmpfs on `dir` for the test (root with CAP_SYS_ADMIN only);
 /// unmounts on drop.
 struct Tmpfs(PathBuf);
+
+/// `FERRY_REQUIRE_MOUNTS=1` (CI: root on a fresh machine) makes a test that
+/// needs a mount fail when it cannot mount, instead of skipping.
+fn mounts_required() -> bool {
+    std::env::var("FERRY_REQUIRE_MOUNTS").is_ok_and(|v| v.trim() == "1")
+}
+
+/// Says loudly that a test did not run: written to the terminal directly,
+/// past the test harness's output capture, so a passing run shows it.
+fn skip_loudly(what: &str, why: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED {what}: {why}\n*** (set FERRY_REQUIRE_MOUNTS=1 to make this a failure)\n"
+    );
+}
+
+/// Mounts a tmpfs, or skips loudly (fails under `FERRY_REQUIRE_MOUNTS=1`).
+fn mount_or_skip(dir: &Path, size: &str, what: &str) -> Option<Tmpfs> {
+    match Tmpfs::mount(dir, size) {
+        Ok(m) => Some(m),
+        Err(e) if mounts_required() => {
+            panic!("{what}: {e}; FERRY_REQUIRE_MOUNTS=1 says mounts work here (root with CAP_SYS_ADMIN)")
+        }
+        Err(e) => {
+            skip_loudly(what, &format!("{e} (needs root with CAP_SYS_ADMIN)"));
+            None
+        }
+    }
+}
 
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
@@ -604,13 +683,8 @@ impl Drop for Tmpfs {
 fn a_read_only_data_dir_is_a_clear_error_and_keeps_the_queue() {
     let fake = FakeServer::start();
     let f = Ferry::new().with_env("FERRY_HTTP_TIMEOUT_SECS", "5");
-    let fs = match Tmpfs::mount(&f.data_dir(), "8m") {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("SKIPPED read-only data dir: {e} (needs root with CAP_SYS_ADMIN; chmod does not bind root)");
-            return;
-        }
-    };
+    // A tmpfs remounted read-only: `chmod` does not bind root.
+    let Some(fs) = mount_or_skip(&f.data_dir(), "8m", "read-only data dir") else { return };
     f.connect(&fake.url(), "u", "pw");
     f.put("activity", "a1", &json!({"title": "Visit"}));
     f.put("activity", "a2", &json!({"title": "Call"}));
@@ -626,7 +700,9 @@ fn a_read_only_data_dir_is_a_clear_error_and_keeps_the_queue() {
         }
         assert_clear_failure(&r, &format!("read-only, ferry {}", args.join(" ")));
         assert!(
-            r.stderr.contains("read-only") || r.stderr.contains("readonly") || r.stderr.contains("ferry.db")
+            r.stderr.contains("read-only")
+                || r.stderr.contains("readonly")
+                || r.stderr.contains("ferry.db")
                 || r.stderr.contains(&f.data_dir().display().to_string()),
             "says what is wrong: {}",
             r.stderr
@@ -641,13 +717,7 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing_queued_before() {
     let mut server = TestServer::start();
     server.add_user("u", "org1", "pw");
     let f = Ferry::new().with_env("FERRY_HTTP_TIMEOUT_SECS", "5");
-    let fs = match Tmpfs::mount(&f.data_dir(), "1m") {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("SKIPPED full disk: {e} (needs root with CAP_SYS_ADMIN)");
-            return;
-        }
-    };
+    let Some(fs) = mount_or_skip(&f.data_dir(), "1m", "full disk (tmpfs)") else { return };
     f.connect(&server.url(), "u", "pw");
     let pad = "x".repeat(20_000);
     let mut acked = Vec::new();
@@ -683,5 +753,89 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing_queued_before() {
     let dump = server.dump();
     assert_eq!(dump.len(), acked.len(), "every acknowledged write on the server");
     assert_eq!(server.stats()["mutations_applied"], acked.len(), "{}", server.stats());
+    server.kill();
+}
+
+/// Runs `ferry ARGS` allowed to write files of at most `max_bytes` each
+/// (RLIMIT_FSIZE via util-linux `prlimit`; SIGXFSZ ignored, so a write past
+/// the limit fails with EFBIG instead of killing the process).
+fn run_with_file_limit(f: &Ferry, max_bytes: u64, args: &[&str]) -> Run {
+    let ferry = f.command();
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(r#"trap "" XFSZ; exec prlimit --fsize="$0" -- "$@""#)
+        .arg(max_bytes.to_string())
+        .arg(ferry.get_program())
+        .args(args)
+        .stdin(Stdio::null());
+    for (k, v) in ferry.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().expect("run sh");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The full-disk path without a mount, so it runs everywhere: a file size
+/// limit makes SQLite's writes fail part-way, as a full disk does.
+#[test]
+fn a_file_size_limit_fails_writes_clearly_and_loses_nothing_queued_before() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        if mounts_required() {
+            panic!("prlimit (util-linux) is missing; FERRY_REQUIRE_MOUNTS=1 says this machine can run this test");
+        }
+        skip_loudly("file size limit", "prlimit (util-linux) is not installed");
+        return;
+    }
+    const LIMIT: u64 = 400_000;
+    let mut server = TestServer::start();
+    server.add_user("u", "org1", "pw");
+    let f = Ferry::new().with_env("FERRY_HTTP_TIMEOUT_SECS", "5");
+    f.connect(&server.url(), "u", "pw");
+    let pad = "x".repeat(20_000);
+    let mut acked = Vec::new();
+    let mut error = None;
+    for i in 0..100 {
+        let r = run_with_file_limit(
+            &f,
+            LIMIT,
+            &["put", "activity", &format!("r{i:03}"), &json!({"i": i, "pad": pad}).to_string()],
+        );
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        if r.code == 0 {
+            acked.push(r.stdout.trim().to_string());
+        } else {
+            error = Some(r);
+            break;
+        }
+    }
+    let r = error.expect("a 400 kB file size limit is reached");
+    assert_clear_failure(&r, "put past the file size limit");
+    assert!(
+        r.stderr.contains("disk") || r.stderr.contains("full") || r.stderr.contains("writ"),
+        "says the write failed: {}",
+        r.stderr
+    );
+    assert!(acked.len() >= 3, "some writes fit first: {}", acked.len());
+    assert_eq!(f.status()["pending"], acked.len(), "every acknowledged write is still queued");
+
+    // A sync under the limit (it writes too: settling, the cursor) must not
+    // lose or double anything either.
+    let r = run_with_file_limit(&f, LIMIT, &["sync"]);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+
+    // Without the limit: everything acknowledged reaches the server once.
+    run_timed(&f, &["sync"], Duration::from_secs(60)).ok();
+    let on_server: Vec<String> = server.dump().iter().map(|r| r["record_id"].as_str().unwrap().to_string()).collect();
+    let expected: Vec<String> = (0..acked.len()).map(|i| format!("r{i:03}")).collect();
+    assert_eq!(on_server, expected, "every acknowledged write on the server");
+    assert_eq!(server.stats()["mutations_applied"], acked.len(), "{}", server.stats());
+    assert_eq!(f.status()["pending"], 0);
     server.kill();
 }
