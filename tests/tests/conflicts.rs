@@ -32,6 +32,10 @@ fn world(policy: &str, a: Ferry, b: Ferry) -> World {
     World { server, a, b }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
 /// Edits are milliseconds apart on one machine; make their order certain.
 fn tick() {
     std::thread::sleep(Duration::from_millis(30));
@@ -180,6 +184,9 @@ fn lww_follows_real_edit_order_when_a_clock_is_hours_off() {
     patch(&w.b, json!({"minutes": 2}));
     w.b.sync().ok();
     assert_eq!(w.converge(), expect(json!({"minutes": 2})), "B edited last");
+    // The history is dated on the server's clock too, not A's.
+    let at = w.a.history()[0]["at"].as_i64().unwrap();
+    assert!((at - now_ms()).abs() < 60_000, "resolution dated {} ms from now", at - now_ms());
 
     // A's clock runs 3 h behind: uncorrected, its later edit would lose.
     let w = world("lww", Ferry::new().with_env("FERRY_TEST_CLOCK_SKEW_MS", "-10800000"), Ferry::new());
@@ -277,4 +284,79 @@ fn other_organisations_never_conflict_with_us() {
     assert!(w.a.history().is_empty(), "no conflict with another organisation's record");
     assert_eq!(s.get("activity", "x"), Some(json!({"title": "Other org"})));
     assert_eq!(w.converge(), expect(json!({"minutes": 1})));
+}
+
+/// Whether the server applied mutation `id` (its idempotency table).
+fn applied_on_server(server: &TestServer, id: &str) -> bool {
+    let db = rusqlite::Connection::open_with_flags(server.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the server's database");
+    db.query_row("SELECT EXISTS(SELECT 1 FROM applied_mutations WHERE mutation_id = ?1)", [id], |r| r.get(0))
+        .expect("query applied_mutations")
+}
+
+#[test]
+fn every_resolution_names_the_mutation_it_queued() {
+    // lww, the local edit is later: the resolution uploads it as a new
+    // mutation, and the history says which.
+    let w = world("lww", Ferry::new(), Ferry::new());
+    patch(&w.a, json!({"minutes": 45}));
+    let superseded = w.b.patch("activity", "x", &json!({"minutes": 60}));
+    w.a.sync().ok();
+    w.b.sync().ok();
+    let h = w.b.history();
+    assert_eq!(h[0]["winner"], "local", "{h:?}");
+    assert_eq!(h[0]["superseded"], json!([superseded]));
+    let upload = h[0]["upload_mutation_id"].as_str().expect("the local win queued an upload").to_string();
+    assert_ne!(upload, superseded);
+    assert!(applied_on_server(&w.server, &upload), "the named mutation reached the server");
+    assert!(!applied_on_server(&w.server, &superseded), "the superseded one never did");
+
+    // server-wins: the result is the server's version, nothing is queued.
+    w.a.run(&["policy", "activity", "server-wins"]).ok();
+    w.b.run(&["policy", "activity", "server-wins"]).ok();
+    patch(&w.b, json!({"minutes": 61}));
+    patch(&w.a, json!({"minutes": 46}));
+    w.b.sync().ok();
+    w.a.sync().ok();
+    let h = w.a.history();
+    assert_eq!(h[0]["winner"], "remote", "{h:?}");
+    assert_eq!(h[0]["upload_mutation_id"], Value::Null);
+    // Restoring the loser queues a mutation and says which.
+    let r = w.a.run(&["restore", &h[0]["id"].to_string(), "--json"]).ok().json();
+    let restored = r["upload_mutation_id"].as_str().expect("restore names its mutation").to_string();
+    assert_eq!(w.a.queue(None)[0]["mutation_id"], restored.as_str());
+    w.a.sync().ok();
+    assert!(applied_on_server(&w.server, &restored));
+    w.b.sync().ok();
+
+    // manual: `resolve` prints the mutation it queued, and the history agrees.
+    w.a.run(&["policy", "activity", "manual"]).ok();
+    patch(&w.b, json!({"minutes": 62}));
+    patch(&w.a, json!({"minutes": 47, "title": "Mine"}));
+    w.b.sync().ok();
+    assert_eq!(w.a.sync().code, 3);
+    let c = w.a.conflicts();
+    let cid = c[0]["id"].as_str().unwrap();
+    let r = w.a.run(&["resolve", cid, "--keep", "remote", "--field", "title=local", "--json"]).ok().json();
+    assert_eq!(r["conflict_id"], cid);
+    let queued = r["upload_mutation_id"].as_str().expect("resolve names its mutation").to_string();
+    let h = w.a.history();
+    assert_eq!(h[0]["conflict_id"], cid);
+    assert_eq!(h[0]["upload_mutation_id"], queued.as_str());
+    let human = w.a.run(&["conflicts", "--history"]).ok().stdout;
+    assert!(human.contains(&queued), "{human}");
+    w.a.sync().ok();
+    assert!(applied_on_server(&w.server, &queued));
+    assert_eq!(w.converge(), expect(json!({"minutes": 62, "title": "Mine"})));
+
+    // A manual pick that equals the server's version queues nothing.
+    patch(&w.b, json!({"minutes": 63}));
+    patch(&w.a, json!({"minutes": 48}));
+    w.b.sync().ok();
+    assert_eq!(w.a.sync().code, 3);
+    let cid = w.a.conflicts()[0]["id"].as_str().unwrap().to_string();
+    let r = w.a.run(&["resolve", &cid, "--keep", "remote", "--json"]).ok().json();
+    assert_eq!(r["upload_mutation_id"], Value::Null, "{r}");
+    let r = w.a.run(&["resolve", &cid, "--keep", "remote"]);
+    assert_ne!(r.code, 0, "a settled conflict cannot be settled again");
 }

@@ -105,10 +105,16 @@ pub enum Command {
         /// Pick one field's side: NAME=local or NAME=remote. Repeatable.
         #[arg(long = "field")]
         fields: Vec<String>,
+        /// Print {conflict_id, history_id, upload_mutation_id} as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Queue a losing local version from the resolution history again.
     Restore {
         history_id: i64,
+        /// Print {history_id, upload_mutation_id} as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Send a failed change again.
     Retry {

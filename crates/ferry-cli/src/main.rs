@@ -140,6 +140,10 @@ fn parse_object(json: &str) -> Result<Fields> {
     }
 }
 
+/// How far back `resolve` looks for the history entry it just wrote (newest
+/// first; only a flood of automatic resolutions in between could push it out).
+const RECENT_HISTORY: u32 = 1000;
+
 fn parse_side(s: &str) -> Result<Side> {
     match s {
         "local" | "mine" => Ok(Side::Local),
@@ -224,7 +228,7 @@ async fn run(cli: Cli) -> Result<()> {
                 print::conflicts(&engine.conflicts()?, *json)?;
             }
         }
-        Command::Resolve { conflict_id, keep, fields } => {
+        Command::Resolve { conflict_id, keep, fields, json } => {
             let keep = keep.as_deref().map(parse_side).transpose()?;
             let mut choice = Resolution { keep, ..Default::default() };
             for f in fields {
@@ -237,11 +241,15 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("say what to keep: --keep local|remote and/or --field NAME=local|remote");
             }
             engine.resolve(conflict_id, choice)?;
-            println!("resolved; the result is queued and syncs like any change");
+            // The history entry that closed this conflict names the mutation
+            // it queued (scripts use it to account for every upload).
+            let entry =
+                engine.history(RECENT_HISTORY)?.into_iter().find(|h| h.conflict_id.as_ref() == Some(conflict_id));
+            print::resolved(conflict_id, entry.as_ref(), *json)?;
         }
-        Command::Restore { history_id } => {
+        Command::Restore { history_id, json } => {
             let m = engine.restore(*history_id)?;
-            println!("{m}");
+            print::restored(*history_id, &m.to_string(), *json)?;
         }
         Command::Retry { mutation_id, all } => match (mutation_id, all) {
             (Some(id), false) => {

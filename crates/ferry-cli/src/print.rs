@@ -123,6 +123,34 @@ pub fn conflicts(items: &[ConflictView], as_json: bool) -> Result<()> {
     Ok(())
 }
 
+/// After `ferry resolve`: what was queued, if anything.
+pub fn resolved(conflict_id: &str, entry: Option<&ResolutionEntry>, as_json: bool) -> Result<()> {
+    let upload = entry.and_then(|h| h.upload_mutation_id.clone());
+    if as_json {
+        return json(&serde_json::json!({
+            "conflict_id": conflict_id,
+            "history_id": entry.map(|h| h.id),
+            "upload_mutation_id": upload,
+        }));
+    }
+    match (entry, upload) {
+        (_, Some(id)) => println!("resolved; queued mutation {id}, which syncs like any change"),
+        (Some(_), None) => println!("resolved; nothing to upload: the result is the server's version"),
+        // Written, but pushed out of the recent history by other resolutions.
+        (None, None) => println!("resolved; see `ferry conflicts --history` for what was queued"),
+    }
+    Ok(())
+}
+
+/// After `ferry restore`: the mutation that queues the old value again.
+pub fn restored(history_id: i64, mutation_id: &str, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(&serde_json::json!({"history_id": history_id, "upload_mutation_id": mutation_id}));
+    }
+    println!("{mutation_id}");
+    Ok(())
+}
+
 pub fn history(items: &[ResolutionEntry], as_json: bool) -> Result<()> {
     if as_json {
         return json(&items);
@@ -143,6 +171,9 @@ pub fn history(items: &[ResolutionEntry], as_json: bool) -> Result<()> {
             h.reason,
             if h.restorable { format!("  [restore: ferry restore {}]", h.id) } else { String::new() }
         );
+        if let Some(m) = &h.upload_mutation_id {
+            println!("       queued mutation {m}");
+        }
     }
     Ok(())
 }

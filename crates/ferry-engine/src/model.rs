@@ -336,6 +336,11 @@ pub struct ResolutionEntry {
     pub at: i64,
     /// The local side lost and can be restored (queued again as a new edit).
     pub restorable: bool,
+    /// The open conflict this settled (`None`: settled by policy at once).
+    pub conflict_id: Option<String>,
+    /// The mutation this resolution queued to upload its result (`None`: the
+    /// result was the server's version, nothing to upload).
+    pub upload_mutation_id: Option<String>,
 }
 
 /// One finished sync run, for the history view.

@@ -58,14 +58,32 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::settle_conflict_at`] with the decision time taken from `s`:
+    /// a user's decision is stamped as an edit made the moment it was taken
+    /// (`edited_at`, server clock); for an automatic one `now` is used.
+    pub fn settle_conflict(&self, s: &Settle<'_>, now: i64) -> Result<Option<Uuid>> {
+        let decided_at = if s.policy == ConflictPolicy::Manual { s.edited_at } else { now };
+        self.settle_conflict_at(s, now, decided_at)
+    }
+
     /// Settles a record's conflict in one transaction: every queued mutation
     /// of the record is superseded, the record takes `result` on top of the
     /// server's version, a new mutation uploads `result` if it differs from
-    /// the server's, and the decision goes into the history. Returns the new
-    /// mutation's id, if one was queued.
-    pub fn settle_conflict(&self, s: &Settle<'_>, now: i64) -> Result<Option<Uuid>> {
+    /// the server's, and the decision goes into the history with the open
+    /// conflict it closed (if any) and the id of the mutation it queued.
+    /// `now` is the local clock (the record's update time); `decided_at` is
+    /// when the decision was taken, on the server clock (the history's time).
+    /// Returns the new mutation's id, if one was queued.
+    pub fn settle_conflict_at(&self, s: &Settle<'_>, now: i64, decided_at: i64) -> Result<Option<Uuid>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let conflict_id: Option<String> = tx
+            .query_row(
+                "SELECT id FROM conflicts WHERE entity = ?1 AND record_id = ?2",
+                params![s.entity, s.record_id],
+                |r| r.get(0),
+            )
+            .optional()?;
         let superseded: Vec<String> = {
             let mut stmt = tx.prepare("SELECT id FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq")?;
             let ids = stmt
@@ -120,8 +138,8 @@ impl Store {
         };
         tx.execute(
             "INSERT INTO history(entity, record_id, policy, winner, reason, local, remote, result,
-                                 superseded, at, restorable)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                 superseded, at, restorable, conflict_id, upload_mutation_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 s.entity,
                 s.record_id,
@@ -132,8 +150,10 @@ impl Store {
                 to_json(&remote_data),
                 to_json(&s.result),
                 serde_json::to_string(&superseded).unwrap_or_else(|_| "[]".into()),
-                now,
-                s.restorable
+                decided_at,
+                s.restorable,
+                conflict_id,
+                new_id.map(|id| id.to_string())
             ],
         )?;
         tx.commit()?;
@@ -172,7 +192,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, entity, record_id, policy, winner, reason, local, remote, result, superseded,
-                    at, restorable AND NOT restored
+                    at, restorable AND NOT restored, conflict_id, upload_mutation_id
              FROM history ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt
@@ -192,6 +212,8 @@ impl Store {
                     superseded: serde_json::from_str(&superseded).unwrap_or_default(),
                     at: r.get(10)?,
                     restorable: r.get(11)?,
+                    conflict_id: r.get(12)?,
+                    upload_mutation_id: r.get(13)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -99,6 +99,12 @@ const MIGRATIONS: &[&str] = &[
     -- discard, remote changes skipped while local edits were pending).
     CREATE TABLE refetch (entity TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (entity, id)) WITHOUT ROWID;
     "#,
+    // 2: which open conflict a resolution settled and which mutation it
+    // queued, so every uploaded mutation id can be traced to a decision.
+    r#"
+    ALTER TABLE history ADD COLUMN conflict_id TEXT;
+    ALTER TABLE history ADD COLUMN upload_mutation_id TEXT;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

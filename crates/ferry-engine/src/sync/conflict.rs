@@ -41,7 +41,7 @@ impl Inner {
                     local_edited_at,
                     remote_edited_at: remote.edited_at,
                     remote_edited_by: remote.edited_by.clone(),
-                    detected_at: local_now_ms(),
+                    detected_at: self.clock.now_ms(),
                 };
                 self.store.park_conflict(item.seq, &view)?;
                 self.emit(EngineEvent::ConflictNeedsUser {
@@ -57,7 +57,7 @@ impl Inner {
             Decision::Local => (local.clone(), local_edited_at, false),
             Decision::Merged(v) => (v.clone(), local_edited_at.max(remote.edited_at), true),
         };
-        self.store.settle_conflict(
+        self.store.settle_conflict_at(
             &Settle {
                 entity: &m.entity,
                 record_id: &m.record_id,
@@ -71,6 +71,7 @@ impl Inner {
                 restorable,
             },
             local_now_ms(),
+            self.clock.now_ms(),
         )?;
         self.emit(EngineEvent::ConflictAutoResolved {
             entity: m.entity.clone(),
