@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use ferry_e2e::ferry::Ferry;
+use ferry_e2e::proxy::{Fault, FaultProxy};
 use ferry_e2e::server::TestServer;
 use serde_json::{json, Value};
 
@@ -55,16 +56,23 @@ fn reused_refresh_token_means_sign_in_again_with_the_queue_intact() {
     let a = Ferry::new();
     a.connect(&server.url(), "mentor", "pw");
     let (_, refresh) = tokens(&a);
-    // Someone else uses (steals) the refresh token twice: the server revokes
-    // the whole family, including what this client holds.
+    // Someone else steals the refresh token and rotates on with it; when
+    // this client then presents its (now used) token, the server sees the
+    // replay and revokes the whole family.
     let http = reqwest::blocking::Client::new();
-    for _ in 0..2 {
-        let _ = http
-            .post(format!("{}/v1/auth/refresh", server.url()))
-            .json(&json!({"refresh_token": refresh}))
-            .send()
-            .unwrap();
-    }
+    let stolen: Value = http
+        .post(format!("{}/v1/auth/refresh", server.url()))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let rotated = http
+        .post(format!("{}/v1/auth/refresh", server.url()))
+        .json(&json!({"refresh_token": stolen["refresh_token"]}))
+        .send()
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
     std::thread::sleep(Duration::from_millis(2500));
     a.put("activity", "q1", &json!({"queued": true}));
     let r = a.sync();
@@ -79,6 +87,40 @@ fn reused_refresh_token_means_sign_in_again_with_the_queue_intact() {
     assert_eq!(a.status()["pending"], 0);
     assert_eq!(a.status()["state"], "idle");
     assert!(server.dump().iter().any(|r| r["record_id"] == "q1"));
+}
+
+#[test]
+fn a_lost_refresh_answer_costs_no_sign_in() {
+    let server = TestServer::start_with(&["--access-token-ttl", "1"]);
+    server.add_user("mentor", "org1", "pw");
+    let proxy = FaultProxy::start(&server.url());
+    let a = Ferry::new();
+    a.connect(&proxy.url(), "mentor", "pw");
+    // The server rotates the refresh token, but its answer is lost.
+    let mut refreshes = 0;
+    proxy.set_chooser(move |path| {
+        if path.starts_with("/v1/auth/refresh") {
+            refreshes += 1;
+            if refreshes == 1 {
+                return Fault::ResetAfterRequest;
+            }
+        }
+        Fault::Pass
+    });
+    std::thread::sleep(Duration::from_millis(2500)); // the access token expired
+    a.put("activity", "lost1", &json!({"n": 1}));
+    let first = a.sync();
+    if first.code != 0 {
+        assert_eq!(first.code, 5, "a lost answer is a network failure: {}", first.stderr);
+        a.sync().ok();
+    }
+    let s = a.status();
+    assert_eq!(s["state"], "idle", "{s}");
+    assert_eq!(s["pending"], 0);
+    assert_eq!(server.stats()["mutations_applied"], 1);
+    let resets = proxy.log().iter().filter(|(_, _, f)| f.contains("ResetAfterRequest")).count();
+    assert_eq!(resets, 1, "the first refresh answer was lost");
+    assert!(!server.log().contains("reuse"), "no reuse detected:\n{}", server.log());
 }
 
 #[test]
@@ -115,10 +157,8 @@ fn no_token_in_the_data_dir_or_any_log() {
         seen.push(tokens(&a));
     }
     a.stop_daemon();
-    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
-        ("daemon log".into(), a.daemon_log().into_bytes()),
-        ("server log".into(), server.log().into_bytes()),
-    ];
+    let mut haystacks: Vec<(String, Vec<u8>)> =
+        vec![("daemon log".into(), a.daemon_log().into_bytes()), ("server log".into(), server.log().into_bytes())];
     for entry in std::fs::read_dir(a.data_dir()).unwrap() {
         let p = entry.unwrap().path();
         haystacks.push((p.display().to_string(), std::fs::read(&p).unwrap()));

@@ -50,11 +50,7 @@ fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_eq!((second.user.as_str(), second.org.as_str()), ("ann", "red"));
     client.tokens = Some(second.clone());
-    assert_eq!(
-        client.get("/v1/pull").status,
-        200,
-        "rotated access token works"
-    );
+    assert_eq!(client.get("/v1/pull").status, 200, "rotated access token works");
 
     let third: TokenResponse = client.refresh(&second.refresh_token).json();
 
@@ -63,20 +59,44 @@ fn refresh_rotates_and_reuse_revokes_the_family() {
     let reuse = client.refresh(&first.refresh_token);
     reuse.assert_error(401, "invalid_refresh_token");
     assert!(reuse.message().contains("reuse"), "{}", reuse.message());
-    client
-        .refresh(&third.refresh_token)
-        .assert_error(401, "invalid_refresh_token");
+    client.refresh(&third.refresh_token).assert_error(401, "invalid_refresh_token");
 
     // Signing in again starts a new, working family.
     let fresh = client.login("ann", "pw");
     assert_eq!(client.refresh(&fresh.refresh_token).status, 200);
 
-    client
-        .refresh("not-a-token")
-        .assert_error(401, "invalid_refresh_token");
-    client
-        .post_json("/v1/auth/refresh", &json!({"refresh_token": 5}))
-        .assert_error(400, "malformed_request");
+    client.refresh("not-a-token").assert_error(401, "invalid_refresh_token");
+    client.post_json("/v1/auth/refresh", &json!({"refresh_token": 5})).assert_error(400, "malformed_request");
+}
+
+#[test]
+fn a_lost_refresh_answer_can_be_retried_within_the_grace_window() {
+    let server = TestServer::start();
+    server.add_user("ann", "red", "pw");
+    let mut client = server.client();
+    let first = client.login("ann", "pw");
+
+    // The server rotates, but the answer never reaches the client.
+    let lost: TokenResponse = client.refresh(&first.refresh_token).json();
+    // The client retries with the token it still holds: a new pair, not a
+    // revoked session.
+    let retried = client.refresh(&first.refresh_token);
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let retried: TokenResponse = retried.json();
+    assert_ne!(retried.refresh_token, lost.refresh_token);
+    client.tokens = Some(retried.clone());
+    assert_eq!(client.get("/v1/pull").status, 200);
+    // The answer the client never saw is dead.
+    client.refresh(&lost.refresh_token).assert_error(401, "invalid_refresh_token");
+
+    // The retried pair rotates on as usual.
+    let next: TokenResponse = client.refresh(&retried.refresh_token).json();
+    // Once a successor has been used, the old token is a replay again: the
+    // family is revoked, including the newest token.
+    let replay = client.refresh(&first.refresh_token);
+    replay.assert_error(401, "invalid_refresh_token");
+    assert!(replay.message().contains("reuse"), "{}", replay.message());
+    client.refresh(&next.refresh_token).assert_error(401, "invalid_refresh_token");
 }
 
 #[test]
@@ -89,9 +109,7 @@ fn logout_revokes_the_family() {
 
     let out = client.logout(&second.refresh_token);
     assert_eq!(out.status, 204, "{}", out.body);
-    client
-        .refresh(&second.refresh_token)
-        .assert_error(401, "invalid_refresh_token");
+    client.refresh(&second.refresh_token).assert_error(401, "invalid_refresh_token");
     // Logging out twice, or with an unknown token, is fine.
     assert_eq!(client.logout(&second.refresh_token).status, 204);
     assert_eq!(client.logout("unknown").status, 204);
@@ -139,10 +157,7 @@ fn sync_endpoints_require_a_valid_access_token() {
         AuthHeader::Raw("Bearer garbage".into()),
         AuthHeader::Raw("Bearer a.b.c".into()),
         AuthHeader::Raw(format!("Basic {}", signed_in.access_token())),
-        AuthHeader::Raw(format!(
-            "Bearer {}",
-            signed_in.tokens.as_ref().unwrap().refresh_token
-        )),
+        AuthHeader::Raw(format!("Bearer {}", signed_in.tokens.as_ref().unwrap().refresh_token)),
         AuthHeader::Raw(format!("Bearer {}", foreign.access_token())),
     ];
     for auth in cases {
@@ -157,9 +172,7 @@ fn sync_endpoints_require_a_valid_access_token() {
         }
     }
     // Health needs no token.
-    let health = server
-        .client()
-        .request(Method::GET, "/health", None, AuthHeader::None);
+    let health = server.client().request(Method::GET, "/health", None, AuthHeader::None);
     assert_eq!(health.status, 200);
     assert_eq!(health.body["status"], "ok");
     assert_eq!(health.body["protocol"], 1);
@@ -175,13 +188,9 @@ fn secrets_never_reach_the_log() {
     client.try_login("ann", "typo-horse-battery");
     client.try_login("correct-horse-in-the-user-field", "x");
     let rotated: TokenResponse = client.refresh(&tokens.refresh_token).json();
-    client.refresh(&tokens.refresh_token); // reuse, logged as a warning
-    client.push(&[upsert(
-        "note",
-        "n1",
-        0,
-        json!({"private": "payload-marker-xyz"}),
-    )]);
+    client.refresh(&tokens.refresh_token); // a retry within the grace window
+    client.refresh(&tokens.refresh_token); // still a retry: nothing used since
+    client.push(&[upsert("note", "n1", 0, json!({"private": "payload-marker-xyz"}))]);
     let log = server.log();
     assert!(log.contains("login"), "log has login lines:\n{log}");
     assert!(log.contains("push"), "log has push lines:\n{log}");

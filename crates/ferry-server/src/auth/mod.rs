@@ -35,13 +35,7 @@ pub enum RefreshFailure {
 impl Auth {
     /// Issues an access token and a refresh token. `family` continues a
     /// refresh chain; `None` starts a new one (a login).
-    pub fn issue_pair(
-        &self,
-        conn: &Connection,
-        user: &str,
-        org: &str,
-        family: Option<&str>,
-    ) -> Result<TokenResponse> {
+    pub fn issue_pair(&self, conn: &Connection, user: &str, org: &str, family: Option<&str>) -> Result<TokenResponse> {
         let now = now_ms();
         let (access_token, access_expires_at) = self.keys.issue(user, org, self.access_ttl, now)?;
         let (refresh_token, refresh_hash) = refresh::generate();
@@ -61,25 +55,31 @@ impl Auth {
     }
 
     /// Rotates `token`: marks it used and issues the next pair of its family.
-    pub fn refresh(
-        &self,
-        conn: &mut Connection,
-        token: &str,
-    ) -> Result<Result<TokenResponse, RefreshFailure>> {
+    /// A retry of a just-used token within the grace window (a client whose
+    /// answer was lost) gets a new pair too; see [`refresh`].
+    pub fn refresh(&self, conn: &mut Connection, token: &str) -> Result<Result<TokenResponse, RefreshFailure>> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let answer = match refresh::consume(&tx, token, now_ms())? {
-            refresh::Consumed::Ok { family, user } => match users::find(&tx, &user)? {
-                Some(u) => Ok(self.issue_pair(&tx, &u.name, &u.org, Some(&family))?),
-                None => {
-                    // The account was removed: its sessions end with it.
-                    refresh::revoke_family(&tx, &family)?;
-                    Err(RefreshFailure::Invalid)
+        let consumed = refresh::consume(&tx, token, now_ms())?;
+        if matches!(consumed, refresh::Consumed::Retried { .. }) {
+            tracing::info!(
+                "refresh token presented again within the grace window (a lost answer); unused successor revoked"
+            );
+        }
+        let answer = match consumed {
+            refresh::Consumed::Ok { family, user } | refresh::Consumed::Retried { family, user } => {
+                match users::find(&tx, &user)? {
+                    Some(u) => Ok(self.issue_pair(&tx, &u.name, &u.org, Some(&family))?),
+                    None => {
+                        // The account was removed: its sessions end with it.
+                        refresh::revoke_family(&tx, &family)?;
+                        Err(RefreshFailure::Invalid)
+                    }
                 }
-            },
+            }
             refresh::Consumed::Reused => Err(RefreshFailure::Reused),
-            refresh::Consumed::Unknown
-            | refresh::Consumed::Expired
-            | refresh::Consumed::Revoked => Err(RefreshFailure::Invalid),
+            refresh::Consumed::Unknown | refresh::Consumed::Expired | refresh::Consumed::Revoked => {
+                Err(RefreshFailure::Invalid)
+            }
         };
         // Commit in every case: a reuse must persist the family's revocation.
         tx.commit()?;

@@ -4,6 +4,13 @@
 //! hash. Each refresh marks the presented token used and issues the next one
 //! in the same family. Presenting a used token means it leaked (or a client
 //! replayed it): the whole family is revoked and its holder must sign in.
+//!
+//! One exception keeps a lost answer from costing a sign-in: a client whose
+//! refresh answer never arrived (timeout, dropped connection) still holds the
+//! token it sent and retries with it. Within [`REUSE_GRACE_MS`] of its first
+//! use, and while none of its successors has been used, such a retry is
+//! accepted: the unused successors (the answers the client never saw) are
+//! revoked and a new pair is issued in the same family.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -12,6 +19,11 @@ use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::error::Result;
+
+/// How long after its first use a refresh token may be presented again (a
+/// client retrying after a lost answer). Long enough for a client's request
+/// timeout and a retry, short enough to keep a stolen token's window small.
+pub const REUSE_GRACE_MS: i64 = 60_000;
 
 /// A fresh token and the hash to store.
 pub fn generate() -> (String, Vec<u8>) {
@@ -26,14 +38,7 @@ pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-pub fn store(
-    conn: &Connection,
-    token_hash: &[u8],
-    family: &str,
-    user: &str,
-    expires_at: i64,
-    now: i64,
-) -> Result<()> {
+pub fn store(conn: &Connection, token_hash: &[u8], family: &str, user: &str, expires_at: i64, now: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO refresh_tokens (token_hash, family, user_name, expires_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -50,6 +55,12 @@ pub enum Consumed {
         family: String,
         user: String,
     },
+    /// A retry of a just-used token within the grace window: its unused
+    /// successors are now revoked; issue the next token in `family`.
+    Retried {
+        family: String,
+        user: String,
+    },
     Unknown,
     Expired,
     Revoked,
@@ -63,40 +74,74 @@ pub fn consume(conn: &Connection, token: &str, now: i64) -> Result<Consumed> {
     let token_hash = hash(token);
     let row = conn
         .prepare_cached(
-            "SELECT family, user_name, expires_at, used, revoked FROM refresh_tokens
+            "SELECT rowid, family, user_name, expires_at, used, revoked FROM refresh_tokens
              WHERE token_hash = ?1",
         )?
         .query_row([&token_hash], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, bool>(3)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
                 r.get::<_, bool>(4)?,
+                r.get::<_, bool>(5)?,
             ))
         })
         .optional()?;
-    let Some((family, user, expires_at, used, revoked)) = row else {
+    let Some((rowid, family, user, expires_at, used, revoked)) = row else {
         return Ok(Consumed::Unknown);
     };
     if revoked {
         return Ok(Consumed::Revoked);
     }
     if used {
+        if expires_at > now && retry_within_grace(conn, &family, rowid, now)? {
+            revoke_successors(conn, &family, rowid)?;
+            return Ok(Consumed::Retried { family, user });
+        }
         revoke_family(conn, &family)?;
         return Ok(Consumed::Reused);
     }
     if expires_at <= now {
         return Ok(Consumed::Expired);
     }
-    conn.prepare_cached("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1")?
-        .execute([&token_hash])?;
+    conn.prepare_cached("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1")?.execute([&token_hash])?;
     Ok(Consumed::Ok { family, user })
 }
 
+/// Whether presenting the used token at `rowid` again is a client retrying
+/// after a lost answer: its first successor (issued when it was first used)
+/// is at most [`REUSE_GRACE_MS`] old and no successor has been used since.
+///
+/// Tokens of a family form a chain in insertion order, and SQLite gives each
+/// new row a rowid above every existing one, so the successors of a token
+/// are the rows of its family with a higher rowid.
+fn retry_within_grace(conn: &Connection, family: &str, rowid: i64, now: i64) -> Result<bool> {
+    let (first_use, successor_used): (Option<i64>, bool) = conn
+        .prepare_cached(
+            "SELECT (SELECT created_at FROM refresh_tokens
+                     WHERE family = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1),
+                    EXISTS(SELECT 1 FROM refresh_tokens
+                           WHERE family = ?1 AND rowid > ?2 AND used = 1)",
+        )?
+        .query_row((family, rowid), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(match first_use {
+        Some(first_use) => !successor_used && now - first_use <= REUSE_GRACE_MS,
+        // Used but never followed by a successor: not a lost answer.
+        None => false,
+    })
+}
+
+/// Revokes the tokens issued after the one at `rowid` in its family: answers
+/// the client never received and will never present.
+fn revoke_successors(conn: &Connection, family: &str, rowid: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1 AND rowid > ?2")?
+        .execute((family, rowid))?;
+    Ok(())
+}
+
 pub fn revoke_family(conn: &Connection, family: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1")?
-        .execute([family])?;
+    conn.prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1")?.execute([family])?;
     Ok(())
 }
 
@@ -118,8 +163,7 @@ pub fn revoke_family_of(conn: &Connection, token: &str) -> Result<bool> {
 /// Forgets tokens that expired long ago; they would be refused anyway.
 pub fn purge_expired(conn: &Connection, now: i64) -> Result<()> {
     const GRACE_MS: i64 = 24 * 3600 * 1000;
-    conn.prepare_cached("DELETE FROM refresh_tokens WHERE expires_at < ?1")?
-        .execute([now - GRACE_MS])?;
+    conn.prepare_cached("DELETE FROM refresh_tokens WHERE expires_at < ?1")?.execute([now - GRACE_MS])?;
     Ok(())
 }
 
@@ -133,26 +177,82 @@ mod tests {
         conn
     }
 
+    /// Stores a new token of `family` created at `now`, as a refresh does.
+    fn issue(conn: &Connection, family: &str, now: i64) -> String {
+        let (t, h) = generate();
+        store(conn, &h, family, "ann", now + 10_000_000, now).unwrap();
+        t
+    }
+
+    fn ok() -> Consumed {
+        Consumed::Ok { family: "fam".into(), user: "ann".into() }
+    }
+
+    fn retried() -> Consumed {
+        Consumed::Retried { family: "fam".into(), user: "ann".into() }
+    }
+
     #[test]
     fn rotation_and_reuse() {
         let conn = db();
-        let (t1, h1) = generate();
+        let t1 = issue(&conn, "fam", 0);
         assert_eq!(t1.len(), 43);
-        store(&conn, &h1, "fam", "ann", 10_000, 0).unwrap();
-        let (t2, h2) = generate();
-        store(&conn, &h2, "fam", "ann", 10_000, 0).unwrap();
+        assert_eq!(consume(&conn, &t1, 1000).unwrap(), ok());
+        let t2 = issue(&conn, "fam", 1000);
+        assert_eq!(consume(&conn, &t2, 2000).unwrap(), ok());
+        let t3 = issue(&conn, "fam", 2000);
+        // t1's successor has been used: presenting t1 now is a replay,
+        // even within the grace window, and the whole family dies.
+        assert_eq!(consume(&conn, &t1, 3000).unwrap(), Consumed::Reused);
+        assert_eq!(consume(&conn, &t3, 3000).unwrap(), Consumed::Revoked);
+        assert_eq!(consume(&conn, "nope", 3000).unwrap(), Consumed::Unknown);
+    }
 
+    #[test]
+    fn a_retry_within_the_grace_window_replaces_the_lost_answer() {
+        let conn = db();
+        let other_family = issue(&conn, "other", 0);
+        let t1 = issue(&conn, "fam", 0);
+        assert_eq!(consume(&conn, &t1, 1000).unwrap(), ok());
+        let lost = issue(&conn, "fam", 1000);
+        // The answer carrying `lost` never arrived; the client retries t1.
+        assert_eq!(consume(&conn, &t1, 1500).unwrap(), retried());
+        assert_eq!(consume(&conn, &lost, 1600).unwrap(), Consumed::Revoked);
+        // Lost again: the grace still runs from t1's first use.
+        let lost_again = issue(&conn, "fam", 1500);
+        assert_eq!(consume(&conn, &t1, 1000 + REUSE_GRACE_MS).unwrap(), retried());
+        assert_eq!(consume(&conn, &lost_again, 2000).unwrap(), Consumed::Revoked);
+        let kept = issue(&conn, "fam", 1000 + REUSE_GRACE_MS);
+        let last_moment = 1000 + REUSE_GRACE_MS;
+        assert_eq!(consume(&conn, &kept, last_moment).unwrap(), ok());
+        let next = issue(&conn, "fam", last_moment);
+        // The client moved on with its new token: t1 is a replay now, even
+        // though its grace window has not passed.
+        assert_eq!(consume(&conn, &t1, last_moment).unwrap(), Consumed::Reused);
+        assert_eq!(consume(&conn, &next, last_moment).unwrap(), Consumed::Revoked);
+        // Other families are untouched.
         assert_eq!(
-            consume(&conn, &t1, 1).unwrap(),
-            Consumed::Ok {
-                family: "fam".into(),
-                user: "ann".into()
-            }
+            consume(&conn, &other_family, last_moment).unwrap(),
+            Consumed::Ok { family: "other".into(), user: "ann".into() }
         );
-        assert_eq!(consume(&conn, &t1, 2).unwrap(), Consumed::Reused);
-        // The reuse revoked the sibling too.
-        assert_eq!(consume(&conn, &t2, 3).unwrap(), Consumed::Revoked);
-        assert_eq!(consume(&conn, "nope", 3).unwrap(), Consumed::Unknown);
+    }
+
+    #[test]
+    fn a_retry_after_the_grace_window_revokes_the_family() {
+        let conn = db();
+        let t1 = issue(&conn, "fam", 0);
+        assert_eq!(consume(&conn, &t1, 1000).unwrap(), ok());
+        let t2 = issue(&conn, "fam", 1000);
+        assert_eq!(consume(&conn, &t1, 1001 + REUSE_GRACE_MS).unwrap(), Consumed::Reused);
+        assert_eq!(consume(&conn, &t2, 1002 + REUSE_GRACE_MS).unwrap(), Consumed::Revoked);
+    }
+
+    #[test]
+    fn a_used_token_without_a_successor_is_a_replay() {
+        let conn = db();
+        let t1 = issue(&conn, "fam", 0);
+        assert_eq!(consume(&conn, &t1, 1000).unwrap(), ok());
+        assert_eq!(consume(&conn, &t1, 1001).unwrap(), Consumed::Reused);
     }
 
     #[test]
