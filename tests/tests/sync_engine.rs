@@ -230,7 +230,7 @@ fn errors_from_bad_input_are_clear_and_lose_nothing() {
         (vec!["put", "Bad Entity", "x", "{}"], "entity name"),
         (vec!["patch", "activity", "nope", "{}"], "use `put`"),
         (vec!["delete", "activity", "nope"], "no record"),
-        (vec!["queue", "--state", "weird"], "pending, failed or conflict"),
+        (vec!["queue", "--state", "weird"], "failed or conflict"),
         (vec!["policy", "activity", "yolo"], "lww"),
         (vec!["resolve", "nope", "--keep", "local"], "ferry conflicts"),
     ] {

@@ -18,6 +18,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+fn parse_limit(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("--limit must be at least 1; leave it out to see the whole queue".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("--limit takes a whole number from 1 to {}", u32::MAX)),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Set the backend server.
@@ -86,8 +94,9 @@ pub enum Command {
         /// Start after this outbox position (for paging).
         #[arg(long)]
         after: Option<i64>,
-        #[arg(long, default_value_t = 1000)]
-        limit: u32,
+        /// Show at most this many (default: all with --json, 1000 otherwise).
+        #[arg(long, value_parser = parse_limit)]
+        limit: Option<u32>,
     },
     /// Show open conflicts, or (--history) how conflicts were settled.
     Conflicts {

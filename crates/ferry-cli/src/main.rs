@@ -1,19 +1,24 @@
 //! `ferry`: the command line over the Ferry sync engine.
 
 mod args;
+mod out;
 mod print;
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
+use ferry_engine::store::WriteOp;
+use ferry_engine::transport::TransportError;
 use ferry_engine::{
     ConflictPolicy, Engine, EngineConfig, EngineError, Fields, MutationState, Resolution, Side, TokenStoreChoice,
 };
+use ferry_protocol::Op;
 
 use args::{Cli, Command};
+use out::outln;
 
 /// Exit codes scripts can rely on.
 mod exit {
@@ -36,21 +41,34 @@ impl std::fmt::Display for Exit {
 }
 impl std::error::Error for Exit {}
 
+/// Settings that may come from the environment; an empty value means unset
+/// (`FERRY_TOKEN_FILE= ferry ...`), as it does for most Unix tools.
+const PATH_ENV: [&str; 2] = ["FERRY_DATA_DIR", "FERRY_TOKEN_FILE"];
+
 fn main() -> ExitCode {
+    for key in PATH_ENV {
+        if std::env::var_os(key).is_some_and(|v| v.is_empty()) {
+            // Single-threaded still: nothing else reads the environment yet.
+            std::env::remove_var(key);
+        }
+    }
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Daemon));
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("ferry: cannot start: {e}");
+            let _ = writeln!(std::io::stderr(), "ferry: cannot start: {e}");
             return ExitCode::from(exit::ERROR);
         }
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader closed stdout (`| head -1`): it has what it wanted.
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = exit_code(&e);
-            eprintln!("ferry: {}", chain(&e));
+            // Not eprintln!: a closed stderr must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "ferry: {}", chain(&e));
             ExitCode::from(code)
         }
     }
@@ -100,8 +118,33 @@ fn data_dir(cli: &Cli) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("cannot find a home directory: pass --data-dir DIR or set FERRY_DATA_DIR"))
 }
 
+/// Fails early, naming the path and the fix, when the token file cannot be
+/// created because its folder is missing (the OS error alone says only
+/// "No such file or directory").
+fn check_token_file(path: &std::path::Path) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => return Ok(()),
+    };
+    if !folder.is_dir() {
+        bail!(
+            "the token file {} cannot be created: its folder {} does not exist; create it \
+             (`mkdir -p {}`) or pass another --token-file / FERRY_TOKEN_FILE",
+            path.display(),
+            folder.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
 fn open(cli: &Cli) -> Result<Engine> {
     let dir = data_dir(cli)?;
+    if let (Some(p), Command::Login { .. } | Command::Logout | Command::Sync | Command::Daemon) =
+        (&cli.token_file, &cli.command)
+    {
+        check_token_file(p)?;
+    }
     let token_store = match &cli.token_file {
         Some(p) => TokenStoreChoice::File(p.clone()),
         None => TokenStoreChoice::Keyring,
@@ -140,6 +183,9 @@ fn parse_object(json: &str) -> Result<Fields> {
     }
 }
 
+/// Rows `ferry queue` shows people at once (then a "more" line).
+const HUMAN_QUEUE_PAGE: u32 = 1000;
+
 /// How far back `resolve` looks for the history entry it just wrote (newest
 /// first; only a flood of automatic resolutions in between could push it out).
 const RECENT_HISTORY: u32 = 1000;
@@ -158,12 +204,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Init { server } => {
             let reached = engine.init(server).await?;
             if reached {
-                println!("server set to {}", engine.server()?.unwrap_or_default());
+                outln!("server set to {}", engine.server()?.unwrap_or_default())?;
             } else {
-                println!(
+                outln!(
                     "server set to {} (not reachable now; changes will queue until it is)",
                     engine.server()?.unwrap_or_default()
-                );
+                )?;
             }
         }
         Command::Login { user, .. } => {
@@ -173,35 +219,51 @@ async fn run(cli: Cli) -> Result<()> {
             if password.is_empty() {
                 bail!("no password on stdin: pipe it in, e.g. `printf %s \"$PW\" | ferry login --user {user} --password-stdin`");
             }
-            engine.login(user, password).await?;
-            println!("signed in as {user}");
+            engine.login(user, password).await.map_err(|e| match e {
+                // Nothing retries a sign-in: say how to make the next one work.
+                EngineError::Transport(TransportError::Transient { reason, .. }) => Exit(
+                    exit::OFFLINE,
+                    format!(
+                        "cannot reach the server at {} ({reason}): check the server URL (`ferry init --server URL`) \
+                         and that the server is running, then run `ferry login` again",
+                        engine.server().ok().flatten().unwrap_or_default()
+                    ),
+                )
+                .into(),
+                EngineError::TokenStore(msg) => anyhow!(
+                    "signed in, but the tokens could not be saved ({msg}); fix the token store (or pass \
+                     --token-file PATH in a writable folder) and run `ferry login` again"
+                ),
+                other => other.into(),
+            })?;
+            outln!("signed in as {user}")?;
         }
         Command::Logout => {
             engine.logout().await?;
-            println!("signed out; queued changes are kept and sync after the next sign-in");
+            outln!("signed out; queued changes are kept and sync after the next sign-in")?;
         }
         Command::Put { entity, id, json } => {
             let m = engine.put(entity, id, parse_object(json)?)?;
-            println!("{m}");
+            outln!("{m}")?;
         }
         Command::Patch { entity, id, json } => {
             let m = engine.patch(entity, id, parse_object(json)?)?;
-            println!("{m}");
+            outln!("{m}")?;
         }
         Command::Delete { entity, id } => {
             let m = engine.delete(entity, id)?;
-            println!("{m}");
+            outln!("{m}")?;
         }
         Command::Get { entity, id, meta } => {
             let rec = engine
                 .get(entity, id)?
                 .ok_or_else(|| anyhow!("no record {entity}/{id} here (try `ferry sync` to fetch the latest)"))?;
             if *meta {
-                println!("{}", serde_json::to_string_pretty(&rec)?);
+                outln!("{}", serde_json::to_string_pretty(&rec)?)?;
             } else if rec.deleted {
                 bail!("record {entity}/{id} is deleted (`ferry get --meta` shows its state)");
             } else {
-                println!("{}", serde_json::to_string(&rec.data.unwrap_or_default())?);
+                outln!("{}", serde_json::to_string(&rec.data.unwrap_or_default())?)?;
             }
         }
         Command::List { entity, json } => {
@@ -213,13 +275,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status { json } => print::status(&engine.refresh_status(), *json)?,
         Command::Queue { json, state, after, limit } => {
             let state = match state {
-                Some(s) => Some(
-                    MutationState::parse(s)
-                        .ok_or_else(|| anyhow!("{s:?} is not a queue state: use pending, failed or conflict"))?,
-                ),
+                Some(s) => Some(MutationState::parse(s).ok_or_else(|| {
+                    anyhow!("{s:?} is not a queue state: use pending, in-flight, failed or conflict")
+                })?),
                 None => None,
             };
-            print::queue(&engine.queue(state, *after, *limit)?, *json, *limit)?;
+            if *json {
+                print::queue_json(|after, n| Ok(engine.queue(state, after, n)?), *after, *limit)?;
+            } else {
+                let limit = limit.unwrap_or(HUMAN_QUEUE_PAGE);
+                print::queue(&engine.queue(state, *after, limit)?, limit)?;
+            }
         }
         Command::Conflicts { json, history } => {
             if *history {
@@ -254,14 +320,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Retry { mutation_id, all } => match (mutation_id, all) {
             (Some(id), false) => {
                 engine.retry(id)?;
-                println!("queued again");
+                outln!("queued again")?;
             }
-            (None, true) => println!("{} queued again", engine.retry_all()?),
+            (None, true) => outln!("{} queued again", engine.retry_all()?)?,
             _ => bail!("give a mutation id (see `ferry queue --state failed`) or --all"),
         },
         Command::Discard { mutation_id } => {
             engine.discard(mutation_id)?;
-            println!("discarded");
+            outln!("discarded")?;
         }
         Command::Policy { entity, policy } => match policy {
             Some(p) => {
@@ -269,17 +335,17 @@ async fn run(cli: Cli) -> Result<()> {
                     anyhow!("{p:?} is not a policy: use lww, server-wins, client-wins, merge or manual")
                 })?;
                 engine.set_policy(entity, p)?;
-                println!("{entity}: {}", p.as_str());
+                outln!("{entity}: {}", p.as_str())?;
             }
-            None => println!("{entity}: {}", engine.policy(entity)?.as_str()),
+            None => outln!("{entity}: {}", engine.policy(entity)?.as_str())?,
         },
         Command::Pause => {
             engine.set_paused(true)?;
-            println!("paused");
+            outln!("paused")?;
         }
         Command::Resume => {
             engine.set_paused(false)?;
-            println!("resumed");
+            outln!("resumed")?;
         }
         Command::Daemon => daemon(engine).await?,
     }
@@ -305,13 +371,17 @@ fn import(engine: &Engine, file: &std::path::Path) -> Result<()> {
             let line = line.map_err(|e| bad(format!("cannot read: {e}")))?;
             let item: Item = serde_json::from_str(&line)
                 .map_err(|e| bad(format!("{e}; each line must be {{\"entity\":...,\"id\":...,\"data\":{{...}}}}")))?;
-            match item.data {
-                serde_json::Value::Object(data) => Ok((item.entity, item.id, data)),
-                _ => Err(bad("\"data\" must be a JSON object".into())),
-            }
+            let serde_json::Value::Object(data) = item.data else {
+                return Err(bad("\"data\" must be a JSON object".into()));
+            };
+            // Checked here, where the line number is known (the engine only
+            // counts items, and blank lines make those differ).
+            let write = WriteOp { entity: item.entity, record_id: item.id, op: Op::Upsert, payload: Some(data) };
+            write.validate().map_err(|e| bad(e.to_string()))?;
+            Ok((write.entity, write.record_id, write.payload.unwrap_or_default()))
         });
     let n = engine.put_stream(items).map_err(|e| anyhow!("{e}; nothing was imported"))?;
-    println!("imported {n} records");
+    outln!("imported {n} records")?;
     Ok(())
 }
 
@@ -320,10 +390,15 @@ async fn sync(engine: &Engine) -> Result<()> {
         Ok(r) => r,
         Err(EngineError::Transport(t)) if t.is_transient() => {
             let s = engine.refresh_status();
+            let reason = match &t {
+                TransportError::Transient { reason, .. } => format!("cannot reach the server ({reason})"),
+                other => other.to_string(),
+            };
             return Err(Exit(
                 exit::OFFLINE,
                 format!(
-                    "{t}; {} change(s) stay queued and will be sent when the server answers",
+                    "{reason}; {} change(s) stay queued: run `ferry sync` again when the server is reachable \
+                     (a running `ferry daemon` retries by itself)",
                     s.pending + s.in_flight
                 ),
             )
@@ -343,7 +418,7 @@ async fn sync(engine: &Engine) -> Result<()> {
         )
         .into());
     }
-    println!("synced: {} uploaded, {} downloaded", report.uploaded, report.downloaded);
+    outln!("synced: {} uploaded, {} downloaded", report.uploaded, report.downloaded)?;
     Ok(())
 }
 

@@ -6,6 +6,8 @@ use ferry_engine::resolve::format_time;
 use ferry_engine::{ConflictView, Fields, QueueItem, ResolutionEntry, Status};
 use serde_json::Value;
 
+use crate::out::{self, outln};
+
 pub fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -18,7 +20,7 @@ pub fn kind_of(v: &Value) -> &'static str {
 }
 
 fn json(v: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?)?;
     Ok(())
 }
 
@@ -30,21 +32,21 @@ pub fn status(s: &Status, as_json: bool) -> Result<()> {
     if as_json {
         return json(s);
     }
-    println!("state:      {}", s.state.as_str());
-    println!("server:     {}", s.server.as_deref().unwrap_or("(none: run `ferry init --server URL`)"));
-    println!("user:       {}", s.user.as_deref().unwrap_or("(not signed in)"));
-    println!("pending:    {}", s.pending + s.in_flight);
-    println!("failed:     {}", s.failed);
-    println!("conflicts:  {}", s.conflicts);
+    outln!("state:      {}", s.state.as_str())?;
+    outln!("server:     {}", s.server.as_deref().unwrap_or("(none: run `ferry init --server URL`)"))?;
+    outln!("user:       {}", s.user.as_deref().unwrap_or("(not signed in)"))?;
+    outln!("pending:    {}", s.pending + s.in_flight)?;
+    outln!("failed:     {}", s.failed)?;
+    outln!("conflicts:  {}", s.conflicts)?;
     match s.last_sync_at {
-        Some(t) => println!("last sync:  {} ({})", format_time(t), ago(now() - t)),
-        None => println!("last sync:  never"),
+        Some(t) => outln!("last sync:  {} ({})", format_time(t), ago(now() - t))?,
+        None => outln!("last sync:  never")?,
     }
     if let Some(t) = s.next_retry_at {
-        println!("next retry: {}", format_time(t));
+        outln!("next retry: {}", format_time(t))?;
     }
     if let Some(e) = &s.last_error {
-        println!("last error: {e}");
+        outln!("last error: {e}")?;
     }
     Ok(())
 }
@@ -55,25 +57,58 @@ pub fn records(rows: &[(String, Fields)], as_json: bool) -> Result<()> {
         return json(&v);
     }
     for (id, data) in rows {
-        println!("{id}\t{}", Value::Object(data.clone()));
+        outln!("{id}\t{}", Value::Object(data.clone()))?;
     }
     Ok(())
 }
 
-pub fn queue(items: &[QueueItem], as_json: bool, limit: u32) -> Result<()> {
-    if as_json {
-        return json(&items);
+/// The queue as one JSON array, read page by page so memory stays flat
+/// however long it is; `limit` caps the number of items (None: all).
+pub fn queue_json(
+    mut page: impl FnMut(Option<i64>, u32) -> Result<Vec<QueueItem>>,
+    mut after: Option<i64>,
+    limit: Option<u32>,
+) -> Result<()> {
+    const PAGE: u32 = 1000;
+    let mut left = limit.map_or(u64::MAX, u64::from);
+    let mut first = true;
+    out::write_str("[")?;
+    while left > 0 {
+        let items = page(after, PAGE.min(left.min(u64::from(u32::MAX)) as u32))?;
+        let Some(last) = items.last() else { break };
+        after = Some(last.seq);
+        left -= items.len() as u64;
+        let mut text = String::new();
+        for i in &items {
+            text.push_str(if first { "\n" } else { ",\n" });
+            first = false;
+            text.push_str(&serde_json::to_string_pretty(i)?);
+        }
+        out::write_str(&text)?;
+        if (items.len() as u32) < PAGE {
+            break;
+        }
     }
+    out::write_str(if first { "]\n" } else { "\n]\n" })?;
+    Ok(())
+}
+
+pub fn queue(items: &[QueueItem], limit: u32) -> Result<()> {
     if items.is_empty() {
-        println!("nothing queued");
+        outln!("nothing queued")?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  last error",
-        "seq", "mutation", "state", "op", "record", "attempts"
-    );
+        "seq",
+        "mutation",
+        "state",
+        "op",
+        "record",
+        "attempts"
+    )?;
     for i in items {
-        println!(
+        outln!(
             "{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  {}",
             i.seq,
             i.mutation_id,
@@ -82,11 +117,11 @@ pub fn queue(items: &[QueueItem], as_json: bool, limit: u32) -> Result<()> {
             format!("{}/{}", i.entity, i.record_id),
             i.attempts,
             i.last_error.as_deref().unwrap_or("")
-        );
+        )?;
     }
     if items.len() as u32 >= limit {
         if let Some(last) = items.last() {
-            println!("… more: ferry queue --after {}", last.seq);
+            outln!("… more: ferry queue --after {}", last.seq)?;
         }
     }
     Ok(())
@@ -104,21 +139,21 @@ pub fn conflicts(items: &[ConflictView], as_json: bool) -> Result<()> {
         return json(&items);
     }
     if items.is_empty() {
-        println!("no open conflicts");
+        outln!("no open conflicts")?;
         return Ok(());
     }
     for c in items {
-        println!("conflict {}  {}/{}", c.id, c.entity, c.record_id);
-        println!("  base:   {}", show(&c.base));
-        println!("  local:  {}  (edited {})", show(&c.local), format_time(c.local_edited_at));
-        println!(
+        outln!("conflict {}  {}/{}", c.id, c.entity, c.record_id)?;
+        outln!("  base:   {}", show(&c.base))?;
+        outln!("  local:  {}  (edited {})", show(&c.local), format_time(c.local_edited_at))?;
+        outln!(
             "  remote: {}  (edited {} by {})",
             show(&c.remote),
             format_time(c.remote_edited_at),
             c.remote_edited_by
-        );
-        println!("  differs: {}", c.differing_fields.join(", "));
-        println!("  settle: ferry resolve {} --keep local|remote [--field NAME=local|remote]", c.id);
+        )?;
+        outln!("  differs: {}", c.differing_fields.join(", "))?;
+        outln!("  settle: ferry resolve {} --keep local|remote [--field NAME=local|remote]", c.id)?;
     }
     Ok(())
 }
@@ -134,10 +169,10 @@ pub fn resolved(conflict_id: &str, entry: Option<&ResolutionEntry>, as_json: boo
         }));
     }
     match (entry, upload) {
-        (_, Some(id)) => println!("resolved; queued mutation {id}, which syncs like any change"),
-        (Some(_), None) => println!("resolved; nothing to upload: the result is the server's version"),
+        (_, Some(id)) => outln!("resolved; queued mutation {id}, which syncs like any change")?,
+        (Some(_), None) => outln!("resolved; nothing to upload: the result is the server's version")?,
         // Written, but pushed out of the recent history by other resolutions.
-        (None, None) => println!("resolved; see `ferry conflicts --history` for what was queued"),
+        (None, None) => outln!("resolved; see `ferry conflicts --history` for what was queued")?,
     }
     Ok(())
 }
@@ -147,7 +182,7 @@ pub fn restored(history_id: i64, mutation_id: &str, as_json: bool) -> Result<()>
     if as_json {
         return json(&serde_json::json!({"history_id": history_id, "upload_mutation_id": mutation_id}));
     }
-    println!("{mutation_id}");
+    outln!("{mutation_id}")?;
     Ok(())
 }
 
@@ -156,11 +191,11 @@ pub fn history(items: &[ResolutionEntry], as_json: bool) -> Result<()> {
         return json(&items);
     }
     if items.is_empty() {
-        println!("no resolutions yet");
+        outln!("no resolutions yet")?;
         return Ok(());
     }
     for h in items {
-        println!(
+        outln!(
             "{:<6} {}  {}/{}  {} kept ({}): {}{}",
             h.id,
             format_time(h.at),
@@ -170,9 +205,9 @@ pub fn history(items: &[ResolutionEntry], as_json: bool) -> Result<()> {
             h.policy.as_str(),
             h.reason,
             if h.restorable { format!("  [restore: ferry restore {}]", h.id) } else { String::new() }
-        );
+        )?;
         if let Some(m) = &h.upload_mutation_id {
-            println!("       queued mutation {m}");
+            outln!("       queued mutation {m}")?;
         }
     }
     Ok(())

@@ -18,7 +18,9 @@ use crate::clock::{local_now_ms, ServerClock};
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
     /// Could not reach the server, timed out, 5xx, 429: try again later.
-    #[error("cannot reach the server ({reason}); will retry")]
+    /// (Whether anything retries depends on the caller: the sync loop does, a
+    /// sign-in does not; each says so in its own words.)
+    #[error("cannot reach the server ({reason})")]
     Transient { reason: String, retry_after: Option<Duration> },
     /// 401: the access token is missing/expired, or the refresh token is bad.
     #[error("the server refused the sign-in ({code:?}): {message}")]
