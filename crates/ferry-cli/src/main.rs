@@ -1,6 +1,7 @@
 //! `ferry`: the command line over the Ferry sync engine.
 
 mod args;
+mod exact_numbers;
 mod out;
 mod print;
 
@@ -175,7 +176,10 @@ fn parse_object(json: &str) -> Result<Fields> {
         json
     };
     match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(serde_json::Value::Object(m)) => {
+            exact_numbers::check(json).map_err(|e| anyhow!("{e}; nothing was saved"))?;
+            Ok(m)
+        }
         Ok(other) => {
             bail!("the record must be a JSON object like '{{\"title\":\"Visit\"}}', got {}", print::kind_of(&other))
         }
@@ -374,6 +378,7 @@ fn import(engine: &Engine, file: &std::path::Path) -> Result<()> {
             let serde_json::Value::Object(data) = item.data else {
                 return Err(bad("\"data\" must be a JSON object".into()));
             };
+            exact_numbers::check(&line).map_err(|e| bad(e.to_string()))?;
             // Checked here, where the line number is known (the engine only
             // counts items, and blank lines make those differ).
             let write = WriteOp { entity: item.entity, record_id: item.id, op: Op::Upsert, payload: Some(data) };

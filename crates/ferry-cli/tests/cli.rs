@@ -166,3 +166,31 @@ fn login_to_a_server_that_is_down_says_to_check_it_and_try_again() {
     assert!(!err.contains("will retry"), "nothing retries a sign-in: {err}");
     assert!(err.contains("server URL") && err.contains("ferry login"), "{err}");
 }
+
+#[test]
+fn numbers_that_cannot_be_kept_exactly_are_refused_at_the_door() {
+    let cli = Cli::new();
+    let out = cli.run(&["put", "activity", "n1", r#"{"title":"x","big":12345678901234567890123}"#]);
+    assert_ne!(out.status.code(), Some(0), "a number that would change is refused");
+    let err = stderr(&out);
+    assert!(err.contains("field big") && err.contains("string"), "{err}");
+    assert!(!cli.run(&["get", "activity", "n1"]).status.success(), "nothing was saved");
+
+    ok(&cli.run(&["put", "activity", "n1", r#"{"amount":12.5,"count":9007199254740993,"rate":0.1}"#]));
+    let got: serde_json::Value = serde_json::from_str(&ok(&cli.run(&["get", "activity", "n1"]))).unwrap();
+    assert_eq!(got["count"].to_string(), "9007199254740993");
+    assert_eq!(got["rate"].to_string(), "0.1");
+    let out = cli.run(&["patch", "activity", "n1", r#"{"items":[1,{"price":1.2345678901234567890}]}"#]);
+    assert!(stderr(&out).contains("field items[1].price"), "{}", stderr(&out));
+
+    let path = cli.dir.path().join("nums.jsonl");
+    std::fs::write(
+        &path,
+        "{\"entity\":\"activity\",\"id\":\"a\",\"data\":{\"n\":1}}\n{\"entity\":\"activity\",\"id\":\"b\",\"data\":{\"n\":1e-400}}\n",
+    )
+    .unwrap();
+    let out = cli.run(&["import", path.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("line 2") && err.contains("data.n"), "{err}");
+}
