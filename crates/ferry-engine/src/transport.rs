@@ -160,14 +160,14 @@ impl Transport {
         let sent = local_now_ms();
         let resp = req.send().await.map_err(classify_reqwest)?;
         let status = resp.status();
+        let server_time =
+            resp.headers().get(SERVER_TIME_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let server_time =
-            resp.headers().get(SERVER_TIME_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+            // A date is on the server's clock: compare it with the server's now.
+            .and_then(|v| parse_retry_after(v, server_time.unwrap_or_else(|| clock.now_ms())));
         let bytes = read_capped(resp).await?;
         if let Some(st) = server_time {
             clock.observe(sent, local_now_ms(), st);
@@ -262,6 +262,65 @@ fn classify_reqwest(e: reqwest::Error) -> TransportError {
     TransportError::Transient { reason, retry_after: None }
 }
 
+/// A `Retry-After` value: delta-seconds, or an HTTP-date (IMF-fixdate, or the
+/// obsolete RFC 850 and asctime forms every recipient must accept), turned
+/// into a wait from `server_now_ms`. A date in the past means "now".
+pub fn parse_retry_after(value: &str, server_now_ms: i64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at_ms = parse_http_date(value)?;
+    Some(Duration::from_millis(at_ms.saturating_sub(server_now_ms).max(0) as u64))
+}
+
+/// Milliseconds since the epoch of an HTTP-date (RFC 9110 section 5.6.7).
+fn parse_http_date(value: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let month = |m: &str| MONTHS.iter().position(|x| x.eq_ignore_ascii_case(m)).map(|i| i as i64 + 1);
+    let parts: Vec<&str> = value.split([' ', ',']).filter(|p| !p.is_empty()).collect();
+    let (day, mon, year, time) = match parts.as_slice() {
+        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+        [_, d, m, y, t, "GMT"] => (d.parse().ok()?, month(m)?, y.parse::<i64>().ok()?, *t),
+        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        [_, dmy, t, "GMT"] => {
+            let mut it = dmy.split('-');
+            let (d, m, y) = (it.next()?, it.next()?, it.next()?.parse::<i64>().ok()?);
+            // Two-digit years: the nearest century that is not over 50 years ahead.
+            let y = if y < 100 {
+                if y < 70 {
+                    2000 + y
+                } else {
+                    1900 + y
+                }
+            } else {
+                y
+            };
+            (d.parse().ok()?, month(m)?, y, *t)
+        }
+        // asctime: Sun Nov  6 08:49:37 1994
+        [_, m, d, t, y] => (d.parse().ok()?, month(m)?, y.parse::<i64>().ok()?, *t),
+        _ => return None,
+    };
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 || hms.next().is_some() {
+        return None;
+    }
+    Some((days_from_civil(year, mon, day) * 86_400 + h * 3600 + min * 60 + sec) * 1000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -272,4 +331,45 @@ fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOV_6_1994_08_49_37: i64 = 784_111_777_000;
+
+    #[test]
+    fn retry_after_takes_seconds_and_all_three_date_forms() {
+        assert_eq!(parse_retry_after(" 120 ", 0), Some(Duration::from_secs(120)));
+        let now = NOV_6_1994_08_49_37 - 30_000;
+        for date in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(parse_retry_after(date, now), Some(Duration::from_secs(30)), "{date}");
+        }
+    }
+
+    #[test]
+    fn a_past_date_means_now_and_garbage_means_nothing() {
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOV_6_1994_08_49_37 + 5_000),
+            Some(Duration::ZERO)
+        );
+        for bad in [
+            "",
+            "soon",
+            "-5",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad, 0), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn civil_dates_match_known_epochs() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT"), Some(1_700_000_000_000));
+    }
 }
