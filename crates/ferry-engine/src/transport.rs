@@ -158,10 +158,17 @@ impl Transport {
             req = req.json(b);
         }
         let sent = local_now_ms();
+        let started = std::time::Instant::now();
         let resp = req.send().await.map_err(classify_reqwest)?;
+        // The server stamps its time as the answer starts: pair it with when
+        // the headers arrived, not with the end of a possibly long body.
+        let received = sent + started.elapsed().as_millis() as i64;
         let status = resp.status();
         let server_time =
             resp.headers().get(SERVER_TIME_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+        if let Some(st) = server_time {
+            clock.observe(sent, received, st);
+        }
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -169,9 +176,6 @@ impl Transport {
             // A date is on the server's clock: compare it with the server's now.
             .and_then(|v| parse_retry_after(v, server_time.unwrap_or_else(|| clock.now_ms())));
         let bytes = read_capped(resp).await?;
-        if let Some(st) = server_time {
-            clock.observe(sent, local_now_ms(), st);
-        }
         if status.is_success() {
             if status == StatusCode::NO_CONTENT || bytes.is_empty() {
                 return serde_json::from_slice(b"null")
@@ -364,6 +368,44 @@ mod tests {
         ] {
             assert_eq!(parse_retry_after(bad, 0), None, "{bad:?}");
         }
+    }
+
+    /// A server that sends its headers (with its time) at once and then
+    /// trickles the body for a second: the clock sample pairs the server's
+    /// time with the arrival of the headers, so the estimate stays near the
+    /// true offset (0 here) instead of half the body's time off.
+    #[tokio::test]
+    async fn a_slow_body_does_not_bias_the_clock_offset() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = sock.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            let body = format!(
+                r#"{{"status":"ok","version":"t","protocol":1,"server_time":{}}}"#,
+                crate::clock::local_now_ms()
+            );
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}: {}\r\n\r\n",
+                body.len(),
+                SERVER_TIME_HEADER,
+                crate::clock::local_now_ms()
+            );
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            sock.write_all(body.as_bytes()).await.unwrap();
+        });
+        let clock = ServerClock::new(None);
+        Transport::new(&url).health(&clock).await.unwrap();
+        server.await.unwrap();
+        assert!(clock.offset_ms().abs() < 300, "offset {} ms for a server on this clock", clock.offset_ms());
     }
 
     #[test]
