@@ -1,5 +1,7 @@
 //! Process lifecycle and the operator CLI.
 
+use std::process::{Command, Stdio};
+
 use ferry_e2e::bin_path;
 use ferry_e2e::server::{run_cli, upsert, TestServer};
 use serde_json::json;
@@ -11,11 +13,7 @@ fn sigterm_stops_cleanly_with_exit_code_0_and_data_survives() {
     let client = server.login("ann", "pw");
     client.push(&[upsert("note", "n1", 0, json!({"a": 1}))]);
     let status = server.terminate();
-    assert!(
-        status.success(),
-        "exit status {status}; log:\n{}",
-        server.log()
-    );
+    assert!(status.success(), "exit status {status}; log:\n{}", server.log());
     assert!(!server.is_running());
     assert_eq!(server.stats()["records"]["note"], 1);
 
@@ -24,11 +22,7 @@ fn sigterm_stops_cleanly_with_exit_code_0_and_data_survives() {
     assert_eq!(again.get("/v1/records/note/n1").body["data"]["a"], 1);
     // SIGINT (Ctrl-C) stops it the same way.
     let status = server.stop_with_signal("INT");
-    assert!(
-        status.success(),
-        "exit status {status}; log:\n{}",
-        server.log()
-    );
+    assert!(status.success(), "exit status {status}; log:\n{}", server.log());
     assert!(server.log().contains("SIGINT"));
 }
 
@@ -36,26 +30,15 @@ fn sigterm_stops_cleanly_with_exit_code_0_and_data_survives() {
 fn user_add_validates_its_input() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
-    let ok = run_cli(
-        &db,
-        &["user", "add", "ann", "--org", "red", "--password-stdin"],
-        Some("pw\n"),
-    );
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let ok = run_cli(&db, &["user", "add", "ann", "--org", "red", "--password-stdin"], Some("pw\n"));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 
     let cases: [(&[&str], Option<&str>); 5] = [
         (&["user", "add", "ann", "--password-stdin"], Some("pw")),
         (&["user", "add", "bob", "--password-stdin"], Some("")),
         (&["user", "add", "bob", "--password-stdin"], Some("\n")),
         (&["user", "add", "bob"], Some("pw")),
-        (
-            &["user", "add", "bad\tname", "--password-stdin"],
-            Some("pw"),
-        ),
+        (&["user", "add", "bad\tname", "--password-stdin"], Some("pw")),
     ];
     for (args, stdin) in cases {
         let out = run_cli(&db, args, stdin);
@@ -66,19 +49,13 @@ fn user_add_validates_its_input() {
     // the default organisation is "default".
     let server = TestServer::start();
     server.add_user("carl", "default", "pw");
-    let out = run_cli(
-        server.db_path(),
-        &["user", "add", "dora", "--password-stdin"],
-        Some("pw\n"),
-    );
+    let out = run_cli(server.db_path(), &["user", "add", "dora", "--password-stdin"], Some("pw\n"));
     assert!(out.status.success());
     let client = server.client();
     let ok = client.try_login("dora", "pw");
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["org"], "default");
-    client
-        .try_login("dora", "pw\n")
-        .assert_error(401, "invalid_credentials");
+    client.try_login("dora", "pw\n").assert_error(401, "invalid_credentials");
 }
 
 #[test]
@@ -104,10 +81,7 @@ fn stats_and_dump_cli() {
     assert_eq!(stats["mutations_applied"], 4);
 
     let dump = server.dump();
-    let ids: Vec<_> = dump
-        .iter()
-        .map(|r| r["record_id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<_> = dump.iter().map(|r| r["record_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["z", "a", "b"], "sorted by org, entity, record id");
     assert!(dump.iter().all(|r| r["org"] == "red"));
     assert_eq!(dump[0]["deleted"], true);
@@ -120,10 +94,7 @@ fn stats_and_dump_cli() {
         .unwrap();
     assert!(human.status.success());
     let text = String::from_utf8(human.stdout).unwrap();
-    assert!(
-        text.contains("note: 2") && text.contains("tombstones: 1"),
-        "{text}"
-    );
+    assert!(text.contains("note: 2") && text.contains("tombstones: 1"), "{text}");
     let via_env = std::process::Command::new(bin_path("ferry-server"))
         .args(["stats", "--json"])
         .env("FERRY_SERVER_DB", server.db_path())
@@ -153,17 +124,63 @@ fn listen_on_port_0_prints_the_real_port() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    let url = line
-        .trim()
-        .strip_prefix("listening on http://127.0.0.1:")
-        .expect(&line);
+    let url = line.trim().strip_prefix("listening on http://127.0.0.1:").expect(&line);
     let port: u16 = url.parse().unwrap();
     assert_ne!(port, 0);
+}
+
+/// Stderr of a failed `ferry-server` run: one line saying what is wrong and
+/// what to do, never a Debug dump or a backtrace (even when asked for one).
+#[track_caller]
+fn assert_one_line_error(out: &std::process::Output, needles: &[&str]) {
+    assert!(!out.status.success(), "should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr.lines().last().unwrap_or_default();
+    assert!(message.starts_with("ferry-server: "), "{stderr}");
+    for needle in needles {
+        assert!(message.contains(needle), "{needle:?} missing in: {stderr}");
+    }
+    for noise in ["Error: ", "backtrace", "Caused by", "stack"] {
+        assert!(!stderr.contains(noise), "{noise:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn operator_mistakes_get_one_line_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let add_ann = || {
+        let mut child = Command::new(bin_path("ferry-server"))
+            .arg("--db")
+            .arg(&db)
+            .args(["user", "add", "ann", "--password-stdin"])
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"pw").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(add_ann().status.success());
+    assert_one_line_error(&add_ann(), &["user \"ann\" already exists", "another name"]);
+
+    // The port is taken by someone else.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(bin_path("ferry-server"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--listen", &addr, "serve"])
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, &[&addr, "in use", "--listen"]);
 }

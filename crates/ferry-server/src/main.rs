@@ -3,6 +3,7 @@
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -10,19 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use ferry_server::{Config, ServerDb};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "ferry-server",
-    version,
-    about = "Ferry's reference sync backend"
-)]
+#[command(name = "ferry-server", version, about = "Ferry's reference sync backend")]
 struct Cli {
     /// SQLite database file (created if missing).
-    #[arg(
-        long,
-        global = true,
-        env = "FERRY_SERVER_DB",
-        default_value = "ferry-server.db"
-    )]
+    #[arg(long, global = true, env = "FERRY_SERVER_DB", default_value = "ferry-server.db")]
     db: PathBuf,
 
     #[command(flatten)]
@@ -88,20 +80,68 @@ enum UserCommand {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line for people, never anyhow's Debug form with its
+            // backtrace: the message, then what to do about it.
+            match hint(&e) {
+                Some(hint) => eprintln!("ferry-server: {}; {hint}", one_line(&e)),
+                None => eprintln!("ferry-server: {}", one_line(&e)),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes joined by ": ", without the repetitions of
+/// messages that already include their cause.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        match parts.last_mut() {
+            // A cause that repeats its context and adds to it replaces it.
+            Some(last) if text.starts_with(last.as_str()) => *last = text,
+            _ => parts.push(text),
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// What to do about the errors an operator can fix.
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    let error = e.chain().find_map(|c| c.downcast_ref::<ferry_server::Error>())?;
+    Some(match error {
+        ferry_server::Error::Bind { source, .. } => match source.kind() {
+            ErrorKind::AddrInUse => {
+                "another program already listens there: choose another --listen ADDR (port 0 picks a free one)"
+            }
+            ErrorKind::PermissionDenied => {
+                "ports below 1024 need privileges: choose another --listen ADDR, e.g. 127.0.0.1:8080"
+            }
+            _ => "choose a --listen ADDR that belongs to this machine, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+        },
+        ferry_server::Error::UserExists(_) => "choose another name; the existing user keeps its password",
+        ferry_server::Error::Open { .. } => "check the --db path (or FERRY_SERVER_DB) and its permissions",
+        _ => return None,
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.db, cli.serve),
-        Command::User(UserCommand::Add {
-            name,
-            org,
-            password_stdin: _,
-        }) => {
+        Command::User(UserCommand::Add { name, org, password_stdin: _ }) => {
             let password = read_password()?;
             let db = open(&cli.db)?;
-            db.add_user(&name, &org, &password)
-                .with_context(|| format!("cannot add user {name:?}"))?;
+            db.add_user(&name, &org, &password).with_context(|| format!("cannot add user {name:?}"))?;
             eprintln!("added user {name:?} to organisation {org:?}");
             Ok(())
         }
@@ -146,10 +186,7 @@ fn open(path: &std::path::Path) -> Result<ServerDb> {
 /// database and report zeros.
 fn open_existing(path: &std::path::Path) -> Result<ServerDb> {
     if !path.exists() {
-        bail!(
-            "no database at {}; pass --db PATH (or set FERRY_SERVER_DB)",
-            path.display()
-        );
+        bail!("no database at {}; pass --db PATH (or set FERRY_SERVER_DB)", path.display());
     }
     open(path)
 }
@@ -157,13 +194,8 @@ fn open_existing(path: &std::path::Path) -> Result<ServerDb> {
 /// The whole of standard input, minus one trailing newline.
 fn read_password() -> Result<String> {
     let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("cannot read the password from standard input")?;
-    let trimmed = password
-        .strip_suffix('\n')
-        .map(|p| p.strip_suffix('\r').unwrap_or(p))
-        .unwrap_or(&password);
+    std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+    let trimmed = password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password);
     if trimmed.is_empty() {
         bail!("empty password: pipe the password into standard input, e.g. `echo secret | ferry-server user add NAME --password-stdin`");
     }
@@ -207,9 +239,7 @@ async fn shutdown_signal() -> Result<()> {
 
 #[cfg(not(unix))]
 async fn shutdown_signal() -> Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
     tracing::info!("Ctrl-C received");
     Ok(())
 }
@@ -219,9 +249,5 @@ fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for people at a terminal, not in log files.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
