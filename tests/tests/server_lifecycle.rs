@@ -1,9 +1,13 @@
 //! Process lifecycle and the operator CLI.
 
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ferry_e2e::bin_path;
 use ferry_e2e::server::{run_cli, upsert, TestServer};
+use ferry_protocol::{Mutation, Outcome, PushRequest, PushResponse};
 use serde_json::json;
 
 #[test]
@@ -183,4 +187,67 @@ fn operator_mistakes_get_one_line_with_a_hint() {
         .output()
         .unwrap();
     assert_one_line_error(&out, &[&addr, "in use", "--listen"]);
+}
+
+/// 1000 mutations of ~4 KB: a request the server needs a while to read,
+/// check and apply.
+fn large_batch() -> Vec<Mutation> {
+    let filler = "x".repeat(4000);
+    (0..1000).map(|i| upsert("note", &format!("n{i}"), 0, json!({"i": i, "filler": filler}))).collect()
+}
+
+#[test]
+fn sigterm_during_a_large_push_applies_all_of_it_or_none() {
+    let mut server = TestServer::start();
+    server.add_user("ann", "red", "pw");
+    let client = server.login("ann", "pw");
+    let batch = large_batch();
+    let body = serde_json::to_vec(&PushRequest { mutations: batch.clone() }).unwrap();
+    let (url, token) = (format!("{}/v1/push", server.url()), client.access_token().to_owned());
+    let answered = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let answered = answered.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let reply = reqwest::blocking::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .and_then(|r| r.error_for_status())
+                .and_then(|r| r.json::<PushResponse>());
+            answered.store(true, Ordering::SeqCst);
+            (reply, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    let in_flight = !answered.load(Ordering::SeqCst);
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status}; log:\n{}", server.log());
+    let (reply, took) = sender.join().unwrap();
+    assert!(in_flight, "the push was answered before SIGTERM ({took:?}); the test did not test shutdown");
+    // This server drains: a request it accepted is finished and answered.
+    assert!(reply.is_ok(), "no answer to the in-flight push: {reply:?}; log:\n{}", server.log());
+
+    let stats = server.stats();
+    let applied = stats["mutations_applied"].as_u64().unwrap();
+    assert!(applied == 0 || applied == 1000, "half-applied batch: {stats}");
+    assert_eq!(stats["records"]["note"].as_u64().unwrap_or(0), applied, "{stats}");
+    if let Ok(answer) = &reply {
+        // An answer means the batch committed, all of it.
+        assert_eq!(applied, 1000, "{stats}");
+        assert!(answer.results.iter().all(|r| matches!(r.outcome, Outcome::Applied { .. })));
+    }
+
+    // The client re-sends after the restart: exactly once, whatever happened.
+    server.restart();
+    let again = server.login("ann", "pw").push(&batch);
+    let duplicates = again.results.iter().filter(|r| matches!(r.outcome, Outcome::Duplicate { .. })).count() as u64;
+    let fresh = again.results.iter().filter(|r| matches!(r.outcome, Outcome::Applied { .. })).count() as u64;
+    assert_eq!((duplicates, fresh), (applied, 1000 - applied));
+    let stats = server.stats();
+    assert_eq!(stats["mutations_applied"], 1000, "{stats}");
+    assert_eq!(stats["mutations_duplicate"].as_u64().unwrap(), applied, "{stats}");
+    assert_eq!(stats["records"]["note"], 1000, "{stats}");
 }
