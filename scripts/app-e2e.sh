@@ -2,8 +2,9 @@
 # Builds and tests Ferry's desktop app from a fresh Debian (bookworm or later):
 # installs the system packages, the npm packages and tauri-driver, runs the
 # front-end unit tests (Vitest) and the app's Rust tests (incl. the check
-# that ui/src/bindings matches the Rust types), builds the app, then runs the
-# end-to-end test of the real binary in demo mode under Xvfb + a private
+# that ui/src/bindings matches the Rust types), builds the app (ferry-app,
+# the tray process, and ferry-window, the window it starts), then runs the
+# end-to-end test of the real binaries in demo mode under Xvfb + a private
 # D-Bus session (window via tauri-driver/WebKitWebDriver, tray via D-Bus).
 #
 #   scripts/app-e2e.sh                 # everything
@@ -32,11 +33,11 @@ fi
 echo "== front end: type check, unit tests, build"
 (cd ui && npm run typecheck && npx vitest run && npx vite build)
 
-echo "== app: Rust tests (bindings up to date, tray, notifications)"
-cargo test -p ferry-app
+echo "== app: Rust tests (bindings up to date, IPC, tray, notifications, commands)"
+cargo test -p ferry-ipc -p ferry-desktop -p ferry-window
 
-echo "== build the app and the server"
-cargo build -p ferry-app -p ferry-server
+echo "== build the app (tray process and window) and the server"
+cargo build -p ferry-desktop -p ferry-window -p ferry-server
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export FERRY_APP="$TARGET_DIR/debug/ferry-app"
 export FERRY_SERVER_BIN="$TARGET_DIR/debug/ferry-server"

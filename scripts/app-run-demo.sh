@@ -19,6 +19,6 @@ if ! command -v npm >/dev/null; then
 fi
 [ -d ui/node_modules ] || (cd ui && npm ci --no-audit --no-fund)
 (cd ui && npx vite build)
-cargo build --release -p ferry-app
+cargo build --release -p ferry-desktop -p ferry-window
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo target)
 exec "$TARGET_DIR/release/ferry-app" --demo "$@"

@@ -1,33 +1,12 @@
 // tauri.conf.json lives at the repository's top level (next to icons/ and
-// ui/), so point tauri-build at it. The app's own commands are listed here to
-// get `allow-*` permissions generated; the window's capability then grants
-// exactly those (see capabilities/main-window.json).
-const COMMANDS: &[&str] = &[
-    "app_info",
-    "status",
-    "queue_page",
-    "conflicts",
-    "resolve",
-    "resolve_all",
-    "history",
-    "sync_runs",
-    "restore",
-    "retry",
-    "retry_all",
-    "discard",
-    "sync_now",
-    "set_paused",
-    "settings",
-    "set_server",
-    "set_pull_interval",
-    "set_notifications",
-    "set_autostart",
-    "set_policy",
-    "login",
-    "logout",
-];
+// ui/), so point tauri-build at it. The window's commands come from
+// ferry-ipc's list (one per IPC request), which gets `allow-*` permissions
+// generated; the window's capability then grants exactly those (see
+// capabilities/main-window.json; a test checks the two agree).
+include!("../crates/ferry-ipc/src/command_names.rs");
 
 fn main() {
+    println!("cargo:rerun-if-changed=../crates/ferry-ipc/src/command_names.rs");
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .config_path("../tauri.conf.json")

@@ -19,10 +19,13 @@ Needs dbus-next (pip install dbus-next, or Debian's python3-dbus-next).
 """
 import argparse
 import asyncio
+import hashlib
 import json
 import os
+import struct
 import sys
 import time
+import zlib
 
 from dbus_next import BusType, Variant
 from dbus_next.aio import MessageBus
@@ -171,14 +174,80 @@ def flatten(layout):
     return out
 
 
+TRAY_PICTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "icons", "tray")
+
+
+def png_argb(path):
+    """An 8-bit RGBA, non-interlaced PNG as (width, height, ARGB bytes): what
+    a StatusNotifierItem's IconPixmap carries."""
+    data = open(path, "rb").read()
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    assert (depth, color, interlace) == (8, 6, 0), f"{path}: not 8-bit RGBA"
+    idat, pos = b"", 8
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw, stride, bpp = zlib.decompress(idat), width * 4, 4
+    rows, prev = [], bytearray(stride)
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
+            if f == 1:
+                line[x] = (line[x] + a) & 255
+            elif f == 2:
+                line[x] = (line[x] + b) & 255
+            elif f == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    rgba = b"".join(rows)
+    argb = bytearray(len(rgba))
+    argb[0::4], argb[1::4], argb[2::4], argb[3::4] = rgba[3::4], rgba[0::4], rgba[1::4], rgba[2::4]
+    return width, height, bytes(argb)
+
+
+def picture_of(pixmaps):
+    """Which of icons/tray/*.png the item shows (None if none matches)."""
+    known = {}
+    for name in os.listdir(TRAY_PICTURES):
+        if name.endswith(".png"):
+            w, h, argb = png_argb(os.path.join(TRAY_PICTURES, name))
+            known[(w, h, hashlib.sha256(argb).hexdigest())] = name[:-4]
+    for w, h, data in pixmaps:
+        hit = known.get((w, h, hashlib.sha256(bytes(data)).hexdigest()))
+        if hit:
+            return hit
+    return None
+
+
 async def read_menu():
     bus = await MessageBus(bus_type=BusType.SESSION).connect()
     sni, menu = await menu_proxy(bus)
     _, layout = await menu.call_get_layout(0, -1, [])
     icon = await sni.get_icon_name()
+    pixmaps = await sni.get_icon_pixmap()
+    status = await sni.get_status()
+    tooltip = await sni.get_tool_tip()
     items = flatten(layout)
     bus.disconnect()
-    return {"icon": icon, "items": [{"id": i, "label": l, "enabled": e, "checked": t} for i, l, e, t in items]}
+    return {"icon": icon, "picture": picture_of(pixmaps), "status": status, "tooltip": tooltip[3],
+            "items": [{"id": i, "label": l, "enabled": e, "checked": t} for i, l, e, t in items]}
+
+
+async def activate():
+    """A left click on the tray icon, as a panel delivers it."""
+    bus = await MessageBus(bus_type=BusType.SESSION).connect()
+    sni, _ = await menu_proxy(bus)
+    await sni.call_activate(0, 0)
+    bus.disconnect()
 
 
 async def click(label):
@@ -200,6 +269,7 @@ def main():
     sub.add_parser("menu")
     c = sub.add_parser("click")
     c.add_argument("label")
+    sub.add_parser("activate")
     w = sub.add_parser("wait-item")
     w.add_argument("--timeout", type=float, default=60)
     a = p.parse_args()
@@ -209,6 +279,8 @@ def main():
         print(json.dumps(asyncio.run(read_menu())))
     elif a.cmd == "click":
         asyncio.run(click(a.label))
+    elif a.cmd == "activate":
+        asyncio.run(activate())
     elif a.cmd == "wait-item":
         end = time.time() + a.timeout
         while time.time() < end:

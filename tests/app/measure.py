@@ -125,6 +125,16 @@ def main():
     except subprocess.TimeoutExpired:
         app.kill()
         result["quit_exit_code"] = "killed after 20 s"
+
+    # A normal launch at login: own data dir, no demo server, no window.
+    import tempfile
+    with tempfile.TemporaryDirectory() as data:
+        plain = subprocess.Popen([APP, "--minimized", "--data-dir", data], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, env={**os.environ, "HOME": os.environ["APP_HOME"]})
+        time.sleep(SETTLE)
+        result["normal_start_at_login"] = snapshot(plain.pid)
+        plain.terminate()
+        plain.wait(timeout=20)
     print(json.dumps(result, indent=2))
 
 

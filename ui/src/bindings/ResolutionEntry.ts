@@ -20,4 +20,13 @@ superseded: Array<string>, at: number,
 /**
  * The local side lost and can be restored (queued again as a new edit).
  */
-restorable: boolean, };
+restorable: boolean, 
+/**
+ * The open conflict this settled (`None`: settled by policy at once).
+ */
+conflict_id: string | null, 
+/**
+ * The mutation this resolution queued to upload its result (`None`: the
+ * result was the server's version, nothing to upload).
+ */
+upload_mutation_id: string | null, };

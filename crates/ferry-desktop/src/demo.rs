@@ -1,10 +1,11 @@
 //! `--demo`: the whole cycle in a minute, without touching a real setup.
 //!
 //! Own data dir (reset at every launch), an embedded reference server on
-//! 127.0.0.1:0 with a demo account, tokens in the demo dir (never the user's
-//! keyring), sample activities, expenses and contacts written through the
-//! engine while it is paused ("on a train"), so the queue visibly fills and
-//! then drains, and a second device — a coordinator in the same
+//! 127.0.0.1:0 with a demo account, tokens in process memory (never the
+//! user's keyring), sample activities, expenses and contacts written through
+//! the engine while this device's network is unplugged ("on a train"), so
+//! the queue visibly fills, the tray says offline, and the backlog drains
+//! when the network returns; and a second device — a coordinator in the same
 //! organisation, a second engine with its own data dir — that edits some of
 //! the same records while this device edits them too, so conflicts turn up:
 //! `activity` is set to `manual` (parked for the user), `contact` to `merge`
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::demo_network::DemoNetwork;
 use crate::engine_bridge::{Bridge, ConflictPolicy, Fields, Tokens};
 
 pub const USER: &str = "demo";
@@ -34,12 +36,61 @@ pub fn data_root() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("ferry-demo"))
 }
 
-/// Every demo starts from scratch, so it always shows the same story.
+/// Every demo starts from scratch, so it always shows the same story. The
+/// single-instance socket of this very launch is kept.
 pub fn reset_data_root(root: &Path) -> std::io::Result<()> {
-    if root.exists() {
-        std::fs::remove_dir_all(root)?;
+    std::fs::create_dir_all(root)?;
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        if entry.file_name() == crate::instance::SOCKET {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
     }
-    std::fs::create_dir_all(root)
+    Ok(())
+}
+
+/// The demo running in the background: its server, second device and
+/// script. Started by [`launch`], ended by [`Running::stop`].
+pub struct Running {
+    demo: std::sync::Arc<tokio::sync::Mutex<Option<Demo>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the demo's server, signs this device in, then starts the engine
+/// and plays the script. If the demo cannot start, the engine still runs.
+pub fn launch(this: Bridge, root: PathBuf) -> Running {
+    let slot = std::sync::Arc::new(tokio::sync::Mutex::new(None));
+    let demo = slot.clone();
+    let task = tokio::spawn(async move {
+        match start(&this, &root).await {
+            Ok(d) => {
+                this.start();
+                let script = d.script(this.clone());
+                *demo.lock().await = Some(d);
+                script.await;
+            }
+            Err(e) => {
+                tracing::error!("demo could not start: {e:#}");
+                this.start();
+            }
+        }
+    });
+    Running { demo: slot, task }
+}
+
+impl Running {
+    pub async fn stop(self) {
+        self.task.abort();
+        if let Some(d) = self.demo.lock().await.take() {
+            d.stop().await;
+        }
+    }
 }
 
 /// The demo wants its conflict notification within the first minute.
@@ -54,6 +105,7 @@ pub fn notify_policy() -> crate::notify::Policy {
 
 pub struct Demo {
     server: ferry_server::RunningServer,
+    network: DemoNetwork,
     colleague: Bridge,
     root: PathBuf,
     pub url: String,
@@ -84,8 +136,11 @@ pub async fn start(this: &Bridge, root: &Path) -> anyhow::Result<Demo> {
     let server = ferry_server::serve(config).await?;
     let url = server.url();
     tracing::info!(%url, "demo server running");
+    // This device reaches it through a network the script can unplug; the
+    // colleague's device is elsewhere and always online.
+    let network = DemoNetwork::start(server.addr()).await?;
 
-    this.init(&url).await.map_err(anyhow::Error::msg)?;
+    this.init(&network.url()).await.map_err(anyhow::Error::msg)?;
     this.login(USER, PASSWORD).await.map_err(anyhow::Error::msg)?;
     this.set_policy("activity", ConflictPolicy::Manual).map_err(anyhow::Error::msg)?;
     this.set_policy("contact", ConflictPolicy::Merge).map_err(anyhow::Error::msg)?;
@@ -100,6 +155,7 @@ pub async fn start(this: &Bridge, root: &Path) -> anyhow::Result<Demo> {
     // beyond the demo's own throwaway passwords.
     let info = json!({
         "server": url,
+        "network": network.url(),
         "server_db": db,
         "user": USER,
         "colleague": COLLEAGUE,
@@ -107,7 +163,7 @@ pub async fn start(this: &Bridge, root: &Path) -> anyhow::Result<Demo> {
         "phase": "started",
     });
     write_info(root, &info);
-    Ok(Demo { server, colleague, root: root.to_path_buf(), url })
+    Ok(Demo { server, network, colleague, root: root.to_path_buf(), url })
 }
 
 fn write_info(root: &Path, info: &Value) {
@@ -159,7 +215,7 @@ fn contact(i: usize) -> Fields {
         "name": name,
         "phone": format!("+47 9{:07}", 1_234_567 + i * 7919),
         "email": format!("{}@example.org", name.to_lowercase().replace(' ', ".")),
-        "role": if i % 3 == 0 { "coordinator" } else { "peer mentor" },
+        "role": if i.is_multiple_of(3) { "coordinator" } else { "peer mentor" },
     }))
 }
 
@@ -168,7 +224,7 @@ impl Demo {
     /// collide with ours. Runs until the app quits (the colleague keeps
     /// editing now and then, so downloads show in the history).
     pub fn script(&self, this: Bridge) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let player = Player { colleague: self.colleague.clone(), root: self.root.clone() };
+        let player = Player { colleague: self.colleague.clone(), network: self.network.clone(), root: self.root.clone() };
         async move {
             if let Err(e) = player.play(&this).await {
                 tracing::warn!("demo script stopped: {e}");
@@ -178,6 +234,7 @@ impl Demo {
 
     pub async fn stop(self) {
         self.colleague.stop().await;
+        self.network.stop();
         if let Err(e) = self.server.shutdown().await {
             tracing::warn!("demo server shutdown: {e}");
         }
@@ -189,14 +246,16 @@ impl Demo {
 /// (for a clean stop) while the script runs.
 struct Player {
     colleague: Bridge,
+    network: DemoNetwork,
     root: PathBuf,
 }
 
 impl Player {
     async fn play(&self, this: &Bridge) -> Result<(), String> {
         let ms = |n| tokio::time::sleep(Duration::from_millis(n));
-        // 1. Work done "on a train": the engine is paused while entries pile up.
-        this.set_paused(true);
+        // 1. Work done "on a train": no network while entries pile up; the
+        // engine notices, shows "offline" and backs off.
+        self.network.set_online(false);
         set_phase(&self.root, "queueing");
         for i in 0..24 {
             this.put("activity", &format!("act-{:03}", i + 1), activity(i))?;
@@ -209,10 +268,10 @@ impl Player {
             ms(250).await;
         }
         ms(3000).await;
-        // 2. Back online: the queue drains.
+        // 2. Back online: the engine hears of it and the queue drains.
         set_phase(&self.root, "uploading");
-        this.set_paused(false);
-        this.sync_now();
+        self.network.set_online(true);
+        this.network_changed();
         if !this.drained(Duration::from_secs(60)).await {
             return Err("the first upload did not finish within a minute".into());
         }
@@ -227,7 +286,7 @@ impl Player {
         }
         // 4. Both edit the same records while this device is off the network.
         set_phase(&self.root, "colliding");
-        this.set_paused(true);
+        self.network.set_online(false);
         ms(500).await;
         this.patch("activity", "act-001", obj(json!({"hours": 3, "notes": "Two new participants joined"})))?;
         this.patch("activity", "act-002", obj(json!({"participants": 9, "notes": "Rain: moved indoors"})))?;
@@ -244,8 +303,8 @@ impl Player {
         }
         ms(1000).await;
         // 5. Reconnect: our stale edits meet the colleague's.
-        this.set_paused(false);
-        this.sync_now();
+        self.network.set_online(true);
+        this.network_changed();
         set_phase(&self.root, "conflict");
         // 6. The colleague keeps working now and then.
         let mut n = 0usize;

@@ -1,7 +1,6 @@
-//! The one place the app talks to `ferry_engine`. Everything else in the app
-//! (tray, window, commands, notifications) goes through `Bridge`, so a change
-//! in the engine's API is a change in this file only, and the rest of the app
-//! stays plain Tauri glue.
+//! The one place the desktop app talks to `ferry_engine`. Everything else
+//! (tray, window commands, notifications, demo) goes through `Bridge`, so a
+//! change in the engine's API is a change in this file only.
 //!
 //! Errors cross into the UI as strings: the engine's messages are written for
 //! people and never contain tokens or passwords.
@@ -13,7 +12,7 @@ use std::time::Duration;
 use ferry_engine::{Engine, EngineConfig, TokenStoreChoice};
 pub use ferry_engine::{
     ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, QueueItem,
-    Resolution, ResolutionEntry, Side, Status, SyncRun, SyncState,
+    Resolution, ResolutionEntry, Status, SyncRun,
 };
 use tokio::sync::{broadcast, oneshot, watch};
 
@@ -34,7 +33,7 @@ pub enum Tokens {
 
 struct Running {
     stop: oneshot::Sender<()>,
-    task: tauri::async_runtime::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// A handle on the engine plus its background run loop. Cheap to clone.
@@ -66,7 +65,7 @@ impl Bridge {
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let engine = self.engine.clone();
-        let task = tauri::async_runtime::spawn(async move {
+        let task = tokio::spawn(async move {
             let r = engine
                 .run(async move {
                     let _ = stopped.await;
@@ -104,6 +103,11 @@ impl Bridge {
 
     pub fn sync_now(&self) {
         self.engine.sync_now()
+    }
+    /// The network came back: retry at once (what the engine's own network
+    /// watcher does on a real machine).
+    pub fn network_changed(&self) {
+        self.engine.connectivity_changed()
     }
     pub fn set_paused(&self, paused: bool) {
         if let Err(e) = self.engine.set_paused(paused) {

@@ -1,0 +1,176 @@
+//! The window's commands, run here in the resident process (the window is
+//! only a view). Each answers JSON or a message for people. None returns a
+//! token: sign-in takes a password in and answers ok/error; the engine keeps
+//! the tokens in the keyring.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_engine::Resolution;
+use ferry_ipc::{Answer, AppInfo, HostMessage, PolicyRow, Request, Settings};
+use serde::Serialize;
+
+use crate::App;
+
+/// Entity types the settings view always offers a policy for.
+const KNOWN_ENTITIES: &[&str] = &["activity", "expense", "contact"];
+
+fn ok<T: Serialize>(v: T) -> Answer {
+    serde_json::to_value(v).map_err(|e| format!("could not encode the answer: {e}"))
+}
+
+/// Runs one command. Database work runs on a blocking thread: the store may
+/// wait for another process's write, and the tray must stay responsive.
+pub async fn handle(app: Arc<App>, req: Request) -> Answer {
+    match req {
+        Request::SetServer { url } => set_server(&app, url).await,
+        Request::Login { user, password } => {
+            app.bridge.login(user.trim(), &password).await?;
+            app.bridge.sync_now();
+            app.settings_changed();
+            ok(())
+        }
+        Request::Logout => {
+            app.bridge.logout().await?;
+            app.settings_changed();
+            ok(())
+        }
+        req => {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || handle_blocking(&app, req))
+                .await
+                .unwrap_or_else(|e| Err(format!("the command failed: {e}")))
+        }
+    }
+}
+
+fn handle_blocking(app: &App, req: Request) -> Answer {
+    let bridge = &app.bridge;
+    match req {
+        Request::AppInfo => ok(AppInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            demo: app.demo,
+            data_dir: app.data_dir.display().to_string(),
+        }),
+        Request::Status => ok(bridge.status()),
+        // Keyset paging on `seq`: page N costs what page 1 does, however
+        // long the queue is.
+        Request::QueuePage { filter, after, limit } => {
+            ok(bridge.queue(filter, after, limit.unwrap_or(200).clamp(1, 1000))?)
+        }
+        Request::Conflicts => ok(bridge.conflicts()?),
+        Request::Resolve { conflict_id, resolution } => {
+            if resolution.keep.is_none() && resolution.fields.is_empty() {
+                return Err("choose a side or pick fields first".into());
+            }
+            bridge.resolve(&conflict_id, resolution)?;
+            bridge.sync_now();
+            ok(())
+        }
+        // Keep one side for every listed conflict (all open ones if none
+        // are listed). Stops at the first error; answers how many it settled.
+        Request::ResolveAll { keep, ids } => {
+            let ids = match ids {
+                Some(ids) if !ids.is_empty() => ids,
+                _ => bridge.conflicts()?.into_iter().map(|c| c.id).collect(),
+            };
+            let mut n = 0u32;
+            for id in ids {
+                bridge.resolve(&id, Resolution { keep: Some(keep), ..Default::default() })?;
+                n += 1;
+            }
+            bridge.sync_now();
+            ok(n)
+        }
+        Request::History { limit } => ok(bridge.history(limit.unwrap_or(200).min(1000))?),
+        Request::SyncRuns { limit } => ok(bridge.sync_runs(limit.unwrap_or(100).min(1000))?),
+        Request::Restore { history_id } => {
+            bridge.restore(history_id)?;
+            bridge.sync_now();
+            ok(())
+        }
+        Request::Retry { mutation_id } => {
+            bridge.retry(&mutation_id)?;
+            bridge.sync_now();
+            ok(())
+        }
+        Request::RetryAll => {
+            bridge.retry_all()?;
+            bridge.sync_now();
+            ok(())
+        }
+        Request::Discard { mutation_id } => ok(bridge.discard(&mutation_id)?),
+        Request::SyncNow => {
+            bridge.sync_now();
+            ok(())
+        }
+        Request::SetPaused { paused } => {
+            bridge.set_paused(paused);
+            ok(())
+        }
+        Request::Settings => ok(settings(app)?),
+        Request::SetPullInterval { secs } => {
+            if !(10..=86_400).contains(&secs) {
+                return Err("choose between 10 seconds and a day".into());
+            }
+            ok(bridge.set_pull_interval(Duration::from_secs(secs))?)
+        }
+        Request::SetNotifications { on } => {
+            app.notifier.lock().unwrap().set_enabled(on);
+            app.update_prefs(|p| p.notifications = on)?;
+            ok(())
+        }
+        Request::SetAutostart { on } => ok(app.set_autostart(on)?),
+        Request::SetPolicy { entity, policy } => ok(bridge.set_policy(&entity, policy)?),
+        // Handled on the runtime (they talk to the server).
+        Request::SetServer { .. } | Request::Login { .. } | Request::Logout => {
+            Err("internal: an async command reached the blocking path".into())
+        }
+    }
+}
+
+/// Returns whether the server answered (an unreachable one is still saved).
+async fn set_server(app: &App, url: String) -> Answer {
+    let url = url.trim().to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("the server address starts with https:// (or http:// for a local test server)".into());
+    }
+    let reached = app.bridge.init(&url).await?;
+    app.bridge.sync_now();
+    app.settings_changed();
+    ok(reached)
+}
+
+pub fn settings(app: &App) -> Result<Settings, String> {
+    let status = app.bridge.status();
+    let set = app.bridge.policies()?;
+    let mut policies: Vec<PolicyRow> = KNOWN_ENTITIES
+        .iter()
+        .map(|e| PolicyRow {
+            entity: e.to_string(),
+            policy: set.iter().find(|(n, _)| n == e).map(|(_, p)| *p).unwrap_or_default(),
+        })
+        .collect();
+    for (entity, policy) in set {
+        if !KNOWN_ENTITIES.contains(&entity.as_str()) {
+            policies.push(PolicyRow { entity, policy });
+        }
+    }
+    Ok(Settings {
+        server: status.server,
+        user: status.user,
+        autostart: app.autostart.is_enabled(),
+        notifications: app.prefs.lock().unwrap().notifications,
+        pull_interval_secs: app.bridge.pull_interval().as_secs(),
+        policies,
+    })
+}
+
+impl App {
+    /// Tells an open window to reload its settings view.
+    pub fn settings_changed(&self) {
+        if let Some(w) = self.window.get() {
+            w.send(HostMessage::SettingsChanged);
+        }
+    }
+}
