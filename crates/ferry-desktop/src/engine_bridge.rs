@@ -12,7 +12,7 @@ use std::time::Duration;
 use ferry_engine::{Engine, EngineConfig, TokenStoreChoice};
 pub use ferry_engine::{
     ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, QueueItem,
-    Resolution, ResolutionEntry, Status, SyncRun,
+    Resolution, ResolutionEntry, Status, SyncRun, SyncState,
 };
 use tokio::sync::{broadcast, oneshot, watch};
 

@@ -295,6 +295,7 @@ fn spawn_status_forwarder(app: Arc<App>) {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             let status = rx.borrow_and_update().clone();
+            app.notifier.lock().unwrap().on_status(&status, Instant::now());
             app.tray.show(TrayView::new(&status, now_ms(), app.autostart.is_enabled())).await;
             if let Some(w) = app.window.get() {
                 w.send(HostMessage::Status { status });
@@ -335,6 +336,7 @@ fn spawn_event_forwarder(app: Arc<App>) {
     });
     // Shows the digest when the rate limit allows.
     let (notifier, wake) = (app.notifier.clone(), app.notify_wake.clone());
+    let bridge = app.bridge.clone();
     tokio::spawn(async move {
         loop {
             let due = notifier.lock().unwrap().due_at();
@@ -345,7 +347,7 @@ fn spawn_event_forwarder(app: Arc<App>) {
                         _ = tokio::time::sleep_until(at.into()) => {}
                         _ = wake.notified() => continue,
                     }
-                    let msg = notifier.lock().unwrap().take(Instant::now());
+                    let msg = notifier.lock().unwrap().take(Instant::now(), &bridge.status());
                     if let Some((title, body)) = msg {
                         let _ = tokio::task::spawn_blocking(move || notify::show(&title, &body)).await;
                     }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::engine_bridge::EngineEvent;
+use crate::engine_bridge::{EngineEvent, Status, SyncState};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -103,6 +103,8 @@ pub struct Notifier {
     policy: Policy,
     started: Instant,
     reconnected: Option<Instant>,
+    /// The last status seen said offline.
+    offline: bool,
     last_sent: Option<Instant>,
     digest: Digest,
     pub enabled: bool,
@@ -110,7 +112,26 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(policy: Policy, now: Instant, enabled: bool) -> Self {
-        Notifier { policy, started: now, reconnected: None, last_sent: None, digest: Digest::default(), enabled }
+        Notifier {
+            policy,
+            started: now,
+            reconnected: None,
+            offline: false,
+            last_sent: None,
+            digest: Digest::default(),
+            enabled,
+        }
+    }
+
+    /// Follows the engine's status: the moment it is no longer offline the
+    /// backlog starts uploading, and its conflicts and failures arrive in a
+    /// burst — the quiet period starts there, not when the upload ends.
+    pub fn on_status(&mut self, status: &Status, now: Instant) {
+        let offline = status.state == SyncState::Offline;
+        if self.offline && !offline {
+            self.reconnected = Some(now);
+        }
+        self.offline = offline;
     }
 
     pub fn on_event(&mut self, event: &EngineEvent, now: Instant) {
@@ -159,16 +180,27 @@ impl Notifier {
         Some(at)
     }
 
-    /// The notification to show now, if one is due.
-    pub fn take(&mut self, now: Instant) -> Option<(String, String)> {
+    /// The notification to show now, if one is due. What the user already
+    /// dealt with meanwhile (a conflict resolved during the quiet period, a
+    /// sign-in done) is left out, judged by the `current` status; if nothing
+    /// is left, nothing is shown.
+    pub fn take(&mut self, now: Instant, current: &Status) -> Option<(String, String)> {
         let due = self.due_at()?;
         if now < due {
             return None;
         }
-        let msg = self.digest.message();
-        self.digest = Digest::default();
+        let mut d = std::mem::take(&mut self.digest);
+        d.conflicts = d.conflicts.min(current.conflicts);
+        d.failed = d.failed.min(current.failed);
+        d.needs_sign_in &= current.state == SyncState::NeedsSignIn;
+        if current.state != SyncState::Stalled {
+            d.stalled_pending = None;
+        }
+        if d.is_empty() {
+            return None;
+        }
         self.last_sent = Some(now);
-        Some(msg)
+        Some(d.message())
     }
 
     pub fn set_enabled(&mut self, on: bool) {
@@ -217,6 +249,13 @@ mod tests {
     fn s(n: u64) -> Duration {
         Duration::from_secs(n)
     }
+    fn state(state: SyncState) -> Status {
+        crate::tray::tests::status(state)
+    }
+    /// The status while `conflicts` and `failed` still wait for the user.
+    fn needing(conflicts: u64, failed: u64) -> Status {
+        Status { conflicts, failed, ..state(SyncState::Idle) }
+    }
 
     #[test]
     fn quiet_after_start_then_one_summary() {
@@ -226,12 +265,13 @@ mod tests {
             n.on_event(&conflict(), t0 + s(1));
         }
         n.on_event(&failed(), t0 + s(2));
-        assert!(n.take(t0 + s(10)).is_none(), "quiet after start");
-        let (title, body) = n.take(t0 + s(30)).expect("due after the quiet period");
+        let now = needing(5, 1);
+        assert!(n.take(t0 + s(10), &now).is_none(), "quiet after start");
+        let (title, body) = n.take(t0 + s(30), &now).expect("due after the quiet period");
         assert_eq!(title, "Ferry needs your decision");
         assert!(body.contains("5 conflicts to resolve"), "{body}");
         assert!(body.contains("1 change was refused"), "{body}");
-        assert!(n.take(t0 + s(31)).is_none(), "digest emptied");
+        assert!(n.take(t0 + s(31), &now).is_none(), "digest emptied");
     }
 
     #[test]
@@ -243,7 +283,7 @@ mod tests {
         for i in 0..60 {
             let now = t0 + s(31 + i * 10);
             n.on_event(&failed(), now);
-            if n.take(now + s(5)).is_some() {
+            if n.take(now + s(5), &needing(0, 60)).is_some() {
                 shown += 1;
             }
         }
@@ -253,15 +293,40 @@ mod tests {
 
     #[test]
     fn reconnect_is_quiet_and_summarised() {
+        // In the order it really happens: offline, back (the backlog starts
+        // uploading), a conflict turns up mid-upload, the upload ends.
         let t0 = Instant::now();
         let mut n = Notifier::new(policy(), t0, true);
         let t = t0 + s(100);
-        n.on_event(&EngineEvent::SyncCompleted { uploaded: 40, downloaded: 0, after_offline: true }, t);
-        n.on_event(&conflict(), t + s(2));
-        assert!(n.take(t + s(5)).is_none(), "quiet after reconnect");
-        let (_, body) = n.take(t + s(15)).unwrap();
+        n.on_event(&EngineEvent::WentOffline { reason: "no route".into() }, t - s(60));
+        n.on_status(&state(SyncState::Offline), t - s(60));
+        n.on_status(&state(SyncState::Syncing), t);
+        n.on_event(&conflict(), t + s(1));
+        let now = needing(1, 0);
+        assert!(n.take(t + s(5), &now).is_none(), "quiet after reconnecting, although the conflict came first");
+        n.on_event(&EngineEvent::SyncCompleted { uploaded: 40, downloaded: 0, after_offline: true }, t + s(3));
+        assert!(n.take(t + s(16), &now).is_none(), "still quiet while the upload just ended");
+        let (_, body) = n.take(t + s(20), &now).unwrap();
         assert!(body.contains("1 conflict to resolve"), "{body}");
         assert!(body.contains("Back online: 40 changes uploaded"), "{body}");
+    }
+
+    #[test]
+    fn what_the_user_dealt_with_meanwhile_is_left_out() {
+        let t0 = Instant::now();
+        let mut n = Notifier::new(policy(), t0, true);
+        n.on_event(&conflict(), t0 + s(1));
+        n.on_event(&conflict(), t0 + s(1));
+        // One of the two resolved during the quiet period.
+        let (_, body) = n.take(t0 + s(40), &needing(1, 0)).unwrap();
+        assert!(body.contains("1 conflict to resolve"), "{body}");
+        // Both resolved: nothing to say at all.
+        n.on_event(&conflict(), t0 + s(300));
+        assert!(n.take(t0 + s(400), &needing(0, 0)).is_none());
+        assert!(n.due_at().is_none(), "the digest is spent");
+        // A sign-in prompt after the user signed in again says nothing.
+        n.on_event(&EngineEvent::NeedsSignIn { reason: "expired".into() }, t0 + s(500));
+        assert!(n.take(t0 + s(700), &state(SyncState::Idle)).is_none());
     }
 
     #[test]
@@ -280,7 +345,7 @@ mod tests {
         n.on_event(&conflict(), t0);
         n.set_enabled(false);
         n.on_event(&conflict(), t0 + s(1));
-        assert!(n.take(t0 + s(60)).is_none());
+        assert!(n.take(t0 + s(60), &needing(2, 0)).is_none());
     }
 
     #[test]

@@ -305,7 +305,7 @@ mod sni {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub fn status(state: SyncState) -> Status {

@@ -81,10 +81,21 @@ export function queue(ctx: Ctx): View {
     paint();
   }
 
+  // What the queue looked like at the last reload: a status push that does
+  // not change it (the periodic one, a pull) only repaints the "next try"
+  // times instead of fetching 500 rows again.
+  const shape = () => {
+    const s = ctx.status();
+    return `${s.pending}/${s.in_flight}/${s.failed}/${s.conflicts}/${s.last_sync_at}/${s.next_retry_at}`;
+  };
+  let loadedShape = shape();
   void reload();
   return {
     el,
     refresh() {
+      const now = shape();
+      if (now === loadedShape) { paint(); return; }
+      loadedShape = now;
       // Near the top the list follows the queue live; deep in a long list a
       // reload would move things under the user, so offer it instead.
       if (scroller.scrollTop < 50 * ROW_HEIGHT) void reload();
