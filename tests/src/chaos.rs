@@ -2,40 +2,51 @@
 //! own [`FaultProxy`], hammer one real `ferry-server` with random puts,
 //! patches and deletes over a small key space (so they conflict), on
 //! entities with every conflict policy, while requests fail at random, client
-//! `ferry sync` processes are killed with SIGKILL mid-flight and the server is
-//! killed and restarted on the same database and port. Then the faults stop,
+//! processes (`ferry sync`, a concurrent writer, a long-running `ferry
+//! daemon`) are killed with SIGKILL at random or at protocol moments (right
+//! after a `/v1/push` answer reached them, or half of it), and the server is
+//! killed and restarted on the same database and port. Daemons run during
+//! some steps, so clients also push concurrently. Then the faults stop,
 //! every client syncs until quiet (open manual conflicts are resolved with a
-//! random side), and the outcome is checked the way Jepsen checks a store:
+//! random side), and [`audit`] checks the outcome the way Jepsen checks a
+//! store: nothing lost, nothing applied twice, nothing overwritten against
+//! its policy, the server's content the replay of its mutations, every
+//! client equal to the server.
 //!
-//! - **divergent**: every client's records equal the server's (`ferry list
-//!   --json` per entity against `ferry-server dump`);
-//! - **lost**: every acknowledged local write (a `ferry put/patch/delete`
-//!   that exited 0 and printed a mutation id) is applied on the server (its id
-//!   is in the server's idempotency table), or superseded by a resolution
-//!   listed in that client's history, or still an open conflict;
-//! - **duplicates**: no mutation applied twice: `mutations_applied` equals the
-//!   number of distinct applied mutation ids, and the versions of each record
-//!   were produced by exactly one applied mutation each (1, 2, ..., version,
-//!   no repeats, no gaps).
-//!
-//! The run is driven by one seed (`FERRY_CHAOS_SEED` replays a run). Process
-//! timing makes a replay follow the same workload and fault choices, but
-//! not always the same interleaving.
+//! Replaying: every choice of step `s` (client, kind, write, kill moment,
+//! delays) comes from a stream derived from (seed, s), and the fault of a
+//! request from (seed, client, s, request number within the step), so a
+//! replay with the same seed makes the same choices at every step, whatever
+//! timing did to earlier steps. What timing still changes: how many requests
+//! a process makes before a kill lands, when a daemon's requests happen (they
+//! share the client's fault stream of the current step), and so the exact
+//! interleaving. See docs/reliability.md.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt;
-use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+mod audit;
+mod procs;
+mod seeds;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use crate::ferry::{Ferry, Run};
-use crate::proxy::{Fault, FaultProxy};
+pub use audit::Audit;
+use audit::{ClientView, HistoryRow, Ledger, ManualResolve, QueueItem, ServerRecord, ServerView, Write, WriteOp};
+use procs::{now_ms, Exit, Proc};
+use seeds::Purpose;
+pub use summary::Summary;
+
+use crate::ferry::Ferry;
+use crate::proxy::{Fault, FaultProxy, Moment};
 use crate::server::TestServer;
 
 /// Entities of the workload and their conflict policies.
@@ -49,6 +60,8 @@ pub const ENTITIES: &[(&str, &str)] = &[
 
 const FIELDS: &[&str] = &["a", "b", "c", "d"];
 const ORG: &str = "org1";
+/// Longest a `ferry` process may run before it counts as hung.
+const PROCESS_LIMIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -70,6 +83,14 @@ impl Config {
     pub fn new(seed: u64, clients: usize, ops: usize) -> Config {
         Config { seed, clients, ops, keys: 4, fault_rate: 0.25, http_timeout_secs: 1.5, verbose: false }
     }
+
+    /// How far a client's estimate of the server clock can be off when the
+    /// harness cannot read the estimate in use (another process of the
+    /// client may change it): half a request's round trip, which the
+    /// timeout bounds, plus scheduling slack.
+    fn clock_error_bound_ms(&self) -> i64 {
+        (self.http_timeout_secs * 500.0) as i64 + 250
+    }
 }
 
 /// `FERRY_CHAOS_SEED` if set (to replay a run), else a fresh random seed.
@@ -80,125 +101,149 @@ pub fn seed_from_env() -> u64 {
     }
 }
 
-/// What a run did and found.
-#[derive(Debug, Default, Clone)]
-pub struct Summary {
-    pub seed: u64,
-    pub clients: usize,
-    pub steps: usize,
-    pub steps_by_kind: BTreeMap<&'static str, u64>,
-    /// Local writes that exited 0 with a mutation id.
-    pub acknowledged: u64,
-    /// Writes refused locally (patch/delete of a record absent here): fine.
-    pub refused_locally: u64,
-    /// `ferry sync` runs, by exit code ("killed" for SIGKILLed ones).
-    pub syncs_by_exit: BTreeMap<String, u64>,
-    pub requests: u64,
-    pub faults: BTreeMap<String, u64>,
-    pub client_kills: u64,
-    pub server_kills: u64,
-    pub manual_resolutions: u64,
-    pub heal_rounds: u64,
-    pub converged: bool,
-    pub server_records: u64,
-    pub mutations_applied: u64,
-    pub mutations_duplicate_answers: u64,
-    pub conflicts_reported: u64,
-    pub rejected: u64,
-    pub distinct_applied_ids: u64,
-    pub acked_applied: u64,
-    pub acked_superseded_only: u64,
-    /// Applied ids no `ferry put/patch/delete` printed: the uploads of
-    /// conflict resolutions (a merged or kept-local result).
-    pub resolution_uploads: u64,
-    pub open_conflicts: u64,
-    pub failed_mutations: u64,
-    pub lost: u64,
-    pub duplicates: u64,
-    pub divergent: u64,
-    /// Commands that failed with SQLite's "database is locked" while another
-    /// `ferry` process of the same data dir was syncing (a known engine bug,
-    /// see docs/reliability.md; the write was not acknowledged, so nothing
-    /// is lost, but the user saw an error).
-    pub busy_errors: u64,
-    /// Anything that should never happen: a panic, a hung process, an
-    /// unexpected error; with enough detail to start debugging.
-    pub findings: Vec<String>,
-    pub elapsed: Duration,
+// ------------------------------------------------------------ step plans
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Write,
+    Sync,
+    SyncRefused,
+    SyncConcurrentKill,
+    SyncProtocolKill,
+    SyncServerKill,
+    Resolve,
+    Restore,
+    StartDaemon,
 }
 
-impl Summary {
-    pub fn ok(&self) -> bool {
-        self.converged && self.lost == 0 && self.duplicates == 0 && self.divergent == 0 && self.findings.is_empty()
-    }
-    pub fn total_faults(&self) -> u64 {
-        self.faults.values().sum()
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Write => "write",
+            Kind::Sync => "sync",
+            Kind::SyncRefused => "sync, connection refused",
+            Kind::SyncConcurrentKill => "sync + concurrent write, kill -9 at random",
+            Kind::SyncProtocolKill => "write, sync, kill -9 at a push moment",
+            Kind::SyncServerKill => "sync, kill -9 server mid-flight",
+            Kind::Resolve => "resolve open conflicts",
+            Kind::Restore => "restore a losing local version",
+            Kind::StartDaemon => "start a `ferry daemon`",
+        }
     }
 }
 
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let row = |f: &mut fmt::Formatter<'_>, k: &str, v: String| writeln!(f, "| {k:<44} | {v:>12} |");
-        writeln!(f, "| {:<44} | {:>12} |", "ferry chaos run", "")?;
-        writeln!(f, "|{}|{}|", "-".repeat(46), "-".repeat(14))?;
-        row(f, "seed (FERRY_CHAOS_SEED)", self.seed.to_string())?;
-        row(f, "clients", self.clients.to_string())?;
-        row(f, "workload steps", self.steps.to_string())?;
-        for (k, v) in &self.steps_by_kind {
-            row(f, &format!("  steps: {k}"), v.to_string())?;
+#[derive(Debug, Clone, Copy)]
+enum KillTarget {
+    Sync,
+    Writer,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum DaemonStop {
+    Term,
+    KillNow,
+    /// Kill at this moment of its next push (a write provokes one).
+    KillAt(Moment),
+}
+
+/// A random put, patch or delete.
+#[derive(Debug, Clone)]
+struct WritePlan {
+    entity: &'static str,
+    key: String,
+    op: WriteOp,
+    payload: Option<Map<String, Value>>,
+}
+
+impl WritePlan {
+    fn draw(rng: &mut StdRng, client: usize, step: usize, keys: usize) -> WritePlan {
+        let (entity, _) = ENTITIES[rng.gen_range(0..ENTITIES.len())];
+        let key = format!("k{}", rng.gen_range(0..keys.max(1)));
+        let op = match rng.gen_range(0..10) {
+            0..=3 => WriteOp::Put,
+            4..=7 => WriteOp::Patch,
+            _ => WriteOp::Delete,
+        };
+        // Values name the client and step that wrote them.
+        let payload = (op != WriteOp::Delete).then(|| {
+            let mut fields = FIELDS.to_vec();
+            fields.shuffle(rng);
+            let n = rng.gen_range(1..=FIELDS.len());
+            fields[..n]
+                .iter()
+                .map(|f| {
+                    let removed = op == WriteOp::Patch && rng.gen_bool(0.15);
+                    let v = if removed { Value::Null } else { json!(format!("c{client}s{step}")) };
+                    (f.to_string(), v)
+                })
+                .collect()
+        });
+        WritePlan { entity, key, op, payload }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let verb = match self.op {
+            WriteOp::Put => "put",
+            WriteOp::Patch => "patch",
+            WriteOp::Delete => "delete",
+        };
+        let mut a = vec![verb.to_string(), self.entity.to_string(), self.key.clone()];
+        if let Some(p) = &self.payload {
+            a.push(Value::Object(p.clone()).to_string());
         }
-        row(f, "local writes acknowledged", self.acknowledged.to_string())?;
-        row(f, "local writes refused (no such record here)", self.refused_locally.to_string())?;
-        for (k, v) in &self.syncs_by_exit {
-            row(f, &format!("  `ferry sync` exit {k}"), v.to_string())?;
-        }
-        row(f, "HTTP requests through the proxies", self.requests.to_string())?;
-        row(f, "faults injected (total)", self.total_faults().to_string())?;
-        for (k, v) in &self.faults {
-            row(f, &format!("  fault: {k}"), v.to_string())?;
-        }
-        row(f, "client kill -9 (mid-sync)", self.client_kills.to_string())?;
-        row(f, "server kill -9 + restart", self.server_kills.to_string())?;
-        row(f, "manual conflicts resolved by the harness", self.manual_resolutions.to_string())?;
-        row(f, "heal rounds until quiet", self.heal_rounds.to_string())?;
-        row(f, "server records (incl. tombstones)", self.server_records.to_string())?;
-        row(f, "server: mutations_applied", self.mutations_applied.to_string())?;
-        row(f, "server: distinct applied mutation ids", self.distinct_applied_ids.to_string())?;
-        row(f, "server: re-sends answered `duplicate`", self.mutations_duplicate_answers.to_string())?;
-        row(f, "server: conflicts answered", self.conflicts_reported.to_string())?;
-        row(f, "server: rejected", self.rejected.to_string())?;
-        row(f, "acknowledged writes applied on the server", self.acked_applied.to_string())?;
-        row(f, "acknowledged writes superseded (in history)", self.acked_superseded_only.to_string())?;
-        row(f, "resolution uploads (engine-made mutations)", self.resolution_uploads.to_string())?;
-        row(f, "open conflicts after healing", self.open_conflicts.to_string())?;
-        row(f, "failed mutations after healing", self.failed_mutations.to_string())?;
-        row(f, "converged", self.converged.to_string())?;
-        row(f, "LOST acknowledged writes", self.lost.to_string())?;
-        row(f, "DUPLICATE applications", self.duplicates.to_string())?;
-        row(f, "DIVERGENT records", self.divergent.to_string())?;
-        row(f, "`database is locked` errors", self.busy_errors.to_string())?;
-        row(f, "findings (panics, hangs, odd errors)", self.findings.len().to_string())?;
-        row(f, "elapsed", format!("{:.1} s", self.elapsed.as_secs_f64()))?;
-        for finding in &self.findings {
-            writeln!(f, "finding: {finding}")?;
-        }
-        Ok(())
+        a
+    }
+
+    fn desc(&self) -> String {
+        self.args().join(" ")
     }
 }
 
-type FaultCounts = Arc<Mutex<BTreeMap<String, u64>>>;
-
-struct Client {
-    idx: usize,
-    ferry: Ferry,
-    proxy: FaultProxy,
-    /// Mutation ids of acknowledged local writes, with what they were.
-    acked: Vec<(String, String)>,
+/// Everything random about one step, drawn up front from the step's stream.
+struct Plan {
+    step: usize,
+    client: usize,
+    kind: Kind,
+    write: WritePlan,
+    delay_ms: u64,
+    target: KillTarget,
+    moment: Moment,
+    nth: u32,
+    daemon_span: usize,
+    daemon_stop: DaemonStop,
 }
 
-/// Label of a fault for the summary.
-fn fault_kind(f: &Fault) -> String {
-    f.label().to_string()
+const MOMENTS: [Moment; 4] = [Moment::RequestReceived, Moment::ServerAnswered, Moment::MidAnswer, Moment::AfterAnswer];
+
+impl Plan {
+    fn draw(cfg: &Config, step: usize) -> Plan {
+        let mut rng = seeds::stream(cfg.seed, Purpose::Step, &[step as u64]);
+        let client = rng.gen_range(0..cfg.clients);
+        let kind = match rng.gen_range(0..100) {
+            0..=44 => Kind::Write,
+            45..=63 => Kind::Sync,
+            64..=65 => Kind::SyncRefused,
+            66..=72 => Kind::SyncConcurrentKill,
+            73..=79 => Kind::SyncProtocolKill,
+            80..=83 => Kind::SyncServerKill,
+            84..=90 => Kind::Resolve,
+            91..=93 => Kind::Restore,
+            _ => Kind::StartDaemon,
+        };
+        let write = WritePlan::draw(&mut rng, client, step, cfg.keys);
+        let delay_ms = rng.gen_range(0..300);
+        let target = [KillTarget::Sync, KillTarget::Writer, KillTarget::Both][rng.gen_range(0..3)];
+        let moment = MOMENTS[rng.gen_range(0..MOMENTS.len())];
+        let nth = rng.gen_range(1..=2);
+        let daemon_span = rng.gen_range(5..40);
+        let daemon_stop = match rng.gen_range(0..3) {
+            0 => DaemonStop::Term,
+            1 => DaemonStop::KillNow,
+            _ => DaemonStop::KillAt(MOMENTS[rng.gen_range(0..MOMENTS.len())]),
+        };
+        Plan { step, client, kind, write, delay_ms, target, moment, nth, daemon_span, daemon_stop }
+    }
 }
 
 fn random_fault(rng: &mut StdRng, http_timeout: f64) -> Fault {
@@ -218,465 +263,725 @@ fn random_fault(rng: &mut StdRng, http_timeout: f64) -> Fault {
     }
 }
 
-fn install_chooser(
-    proxy: &FaultProxy,
-    seed: u64,
-    rate: f64,
-    http_timeout: f64,
-    on: Arc<AtomicBool>,
-    counts: FaultCounts,
-) {
-    let mut rng = StdRng::seed_from_u64(seed);
+/// Each request's fault comes from (seed, client, current step, its number
+/// within the step): the same request of a replayed step gets the same fault.
+fn install_chooser(proxy: &FaultProxy, cfg: &Config, client: usize, on: Arc<AtomicBool>, step_now: Arc<AtomicU64>) {
+    let (seed, rate, timeout) = (cfg.seed, cfg.fault_rate, cfg.http_timeout_secs);
+    let mut count = (u64::MAX, 0u64);
     proxy.set_chooser(move |_path| {
-        // Draw every time so the sequence does not depend on `on`.
-        let roll: f64 = rng.gen();
-        let fault = random_fault(&mut rng, http_timeout);
-        if !on.load(Ordering::SeqCst) || roll >= rate {
-            return Fault::Pass;
+        let step = step_now.load(Ordering::SeqCst);
+        if count.0 != step {
+            count = (step, 0);
         }
-        *counts.lock().unwrap().entry(fault_kind(&fault)).or_default() += 1;
-        fault
+        count.1 += 1;
+        let mut rng = seeds::stream(seed, Purpose::Fault, &[client as u64, step, count.1]);
+        let roll: f64 = rng.gen();
+        let fault = random_fault(&mut rng, timeout);
+        if on.load(Ordering::SeqCst) && roll < rate {
+            fault
+        } else {
+            Fault::Pass
+        }
     });
+}
+
+// ------------------------------------------------------------ the run
+
+struct Daemon {
+    proc: Proc,
+    until: usize,
+    stop: DaemonStop,
+    /// A write that provokes a push when the daemon is to die at one.
+    provoke: WritePlan,
+    log: PathBuf,
+}
+
+struct Client {
+    idx: usize,
+    ferry: Ferry,
+    proxy: FaultProxy,
+    daemon: Option<Daemon>,
+}
+
+struct World<'a> {
+    cfg: &'a Config,
+    server: TestServer,
+    clients: Vec<Client>,
+    ledger: Ledger,
+    sum: Summary,
+    chaos_on: Arc<AtomicBool>,
+    step_now: Arc<AtomicU64>,
+    /// What the current step did, for its log line.
+    note: Vec<String>,
+}
+
+/// The first UUID in `text`.
+fn find_uuid(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .find(|t| t.len() == 36 && uuid::Uuid::parse_str(t).is_ok())
+        .map(String::from)
 }
 
 /// Runs a whole chaos session and checks it. Never panics on a finding:
 /// everything goes into the summary.
 pub fn run(cfg: &Config) -> Summary {
+    assert!(cfg.clients > 0, "at least one client");
     let started = Instant::now();
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut sum = Summary { seed: cfg.seed, clients: cfg.clients, steps: cfg.ops, ..Default::default() };
     eprintln!(
         "ferry chaos: seed {} (replay with FERRY_CHAOS_SEED={}), {} clients, {} steps",
         cfg.seed, cfg.seed, cfg.clients, cfg.ops
     );
-
-    let mut server = TestServer::start();
-    let upstream = server.url();
+    let server = TestServer::start();
     let chaos_on = Arc::new(AtomicBool::new(false));
-    let counts: FaultCounts = Arc::default();
+    let step_now = Arc::new(AtomicU64::new(0));
     let timeout = cfg.http_timeout_secs.to_string();
-    let mut clients: Vec<Client> = (0..cfg.clients)
+    let clients: Vec<Client> = (0..cfg.clients)
         .map(|idx| {
             let user = format!("device{idx}");
             server.add_user(&user, ORG, "pw");
-            let proxy = FaultProxy::start(&upstream);
-            install_chooser(
-                &proxy,
-                cfg.seed.wrapping_mul(31).wrapping_add(idx as u64 + 1),
-                cfg.fault_rate,
-                cfg.http_timeout_secs,
-                chaos_on.clone(),
-                counts.clone(),
-            );
+            let proxy = FaultProxy::start(&server.url());
+            install_chooser(&proxy, cfg, idx, chaos_on.clone(), step_now.clone());
+            let mut rng = seeds::stream(cfg.seed, Purpose::Setup, &[idx as u64]);
             let batch = rng.gen_range(2..9).to_string();
             let ferry = Ferry::new().with_env("FERRY_HTTP_TIMEOUT_SECS", &timeout).with_env("FERRY_BATCH_MAX", &batch);
             ferry.connect(&proxy.url(), &user, "pw");
             for (entity, policy) in ENTITIES {
                 ferry.run(&["policy", entity, policy]).ok();
             }
-            Client { idx, ferry, proxy, acked: Vec::new() }
+            Client { idx, ferry, proxy, daemon: None }
         })
         .collect();
+    let sum = Summary { seed: cfg.seed, clients: cfg.clients, steps: cfg.ops, ..Default::default() };
+    let mut w = World { cfg, server, clients, ledger: Ledger::default(), sum, chaos_on, step_now, note: Vec::new() };
 
-    chaos_on.store(true, Ordering::SeqCst);
+    w.chaos_on.store(true, Ordering::SeqCst);
     for step in 0..cfg.ops {
-        let c = rng.gen_range(0..clients.len());
-        let roll = rng.gen_range(0..100);
-        let kind: &'static str = match roll {
-            0..=49 => "write",
-            50..=74 => "sync",
-            75..=77 => "sync, connection refused",
-            78..=89 => "sync + concurrent writes, kill -9 client",
-            90..=94 => "sync, kill -9 server mid-flight",
-            _ => "resolve open conflicts",
+        w.step(step);
+    }
+    w.heal();
+    w.check();
+    w.sum.elapsed = started.elapsed();
+    w.sum
+}
+
+impl World<'_> {
+    fn finding(&mut self, step: Option<usize>, text: String) {
+        match step {
+            Some(s) => {
+                self.sum.failing_steps.insert(s);
+                self.sum.findings.push(format!("step {s}: {text}"));
+            }
+            None => self.sum.findings.push(text),
+        }
+    }
+
+    fn begin(&mut self, step: usize) -> i64 {
+        self.step_now.store(step as u64, Ordering::SeqCst);
+        self.note.clear();
+        now_ms()
+    }
+
+    fn end(&mut self, step: usize, started: i64, head: String) {
+        let ended = now_ms();
+        self.ledger.step_windows.push((started, ended));
+        let notes: String = self.note.iter().map(|n| format!("; {n}")).collect();
+        let line = format!("step {step} ({} ms): {head}{notes}", ended - started);
+        if self.cfg.verbose {
+            eprintln!("{line}");
+        }
+        debug_assert_eq!(self.sum.step_log.len(), step);
+        self.sum.step_log.push(line);
+    }
+
+    fn step(&mut self, step: usize) {
+        let plan = Plan::draw(self.cfg, step);
+        let t0 = self.begin(step);
+        for c in 0..self.clients.len() {
+            if self.clients[c].daemon.as_ref().is_some_and(|d| d.until <= step) {
+                self.stop_daemon(c, step);
+            }
+        }
+        let c = plan.client;
+        let has_daemon = self.clients[c].daemon.is_some();
+        // A kill aimed at `ferry sync` must not land on the client's daemon.
+        let kind = match plan.kind {
+            Kind::SyncConcurrentKill | Kind::SyncProtocolKill if has_daemon => Kind::Sync,
+            Kind::StartDaemon if has_daemon => Kind::Write,
+            k => k,
         };
-        *sum.steps_by_kind.entry(kind).or_default() += 1;
-        if cfg.verbose {
-            eprintln!("step {step}: client {c}: {kind}");
-        }
+        *self.sum.steps_by_kind.entry(kind.label()).or_default() += 1;
         match kind {
-            "write" => write(&mut clients[c], &mut rng, cfg.keys, step, &mut sum),
-            "sync" => {
-                let r = clients[c].ferry.sync();
-                note_sync(&r, &mut sum, c);
+            Kind::Write => self.write(c, &plan.write, step),
+            Kind::Sync => {
+                let e = self.sync_proc(c).wait(PROCESS_LIMIT);
+                self.note_sync(c, step, &e);
             }
-            "sync, connection refused" => {
-                clients[c].proxy.set_refusing(true);
-                let r = clients[c].ferry.sync();
-                clients[c].proxy.set_refusing(false);
-                *counts.lock().unwrap().entry("connection refused (port closed)".into()).or_default() += 1;
-                if r.code != 5 {
-                    sum.findings.push(format!(
-                        "sync with the port closed exited {} (expected 5): {}",
-                        r.code,
-                        r.stderr.trim()
-                    ));
+            Kind::SyncRefused => {
+                let proxy = &self.clients[c].proxy;
+                proxy.set_refusing(true);
+                let e = self.sync_proc(c).wait(PROCESS_LIMIT);
+                self.clients[c].proxy.set_refusing(false);
+                if e.code != Some(5) {
+                    self.finding(
+                        Some(step),
+                        format!(
+                            "client {c}: sync with the port closed exited {} (expected 5): {}",
+                            e.code_label(),
+                            e.stderr.trim()
+                        ),
+                    );
                 }
-                note_sync(&r, &mut sum, c);
+                self.note_sync(c, step, &e);
             }
-            "sync + concurrent writes, kill -9 client" => {
-                // A write runs in its own process while the sync runs;
-                // the sync dies with SIGKILL at a random moment.
-                let child = spawn_sync(&clients[c].ferry);
-                let (args, desc) = plan_write(&clients[c], &mut rng, cfg.keys, step);
-                let writer = clients[c]
-                    .ferry
-                    .command()
-                    .args(&args)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("spawn ferry write");
-                std::thread::sleep(Duration::from_millis(rng.gen_range(0..80)));
-                finish_sync(child, true, &mut sum, c);
-                let out = writer.wait_with_output().expect("wait ferry write");
-                let r = Run {
-                    code: out.status.code().unwrap_or(-1),
-                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                };
-                note_write(&mut clients[c], r, &args, desc, &mut sum);
+            Kind::SyncConcurrentKill => self.concurrent_kill(c, &plan),
+            Kind::SyncProtocolKill => self.protocol_kill(c, &plan),
+            Kind::SyncServerKill => {
+                let sync = self.sync_proc(c);
+                std::thread::sleep(Duration::from_millis(plan.delay_ms));
+                self.server.kill();
+                self.sum.server_kills += 1;
+                let e = sync.wait(PROCESS_LIMIT);
+                self.note_sync(c, step, &e);
+                self.server.restart();
             }
-            "sync, kill -9 server mid-flight" => {
-                let child = spawn_sync(&clients[c].ferry);
-                std::thread::sleep(Duration::from_millis(rng.gen_range(0..300)));
-                server.kill();
-                sum.server_kills += 1;
-                finish_sync(child, false, &mut sum, c);
-                server.restart();
-            }
-            _ => resolve_all(&clients[c], &mut rng, &mut sum),
+            Kind::Resolve => self.resolve_all(c, step),
+            Kind::Restore => self.restore_one(c, step),
+            Kind::StartDaemon => self.start_daemon(c, &plan),
+        }
+        self.end(step, t0, format!("client {c}: {}", kind.label()));
+    }
+
+    fn ferry(&self, c: usize) -> &Ferry {
+        &self.clients[c].ferry
+    }
+
+    fn sync_proc(&self, c: usize) -> Proc {
+        let mut cmd = self.ferry(c).command();
+        cmd.arg("sync");
+        Proc::piped(cmd)
+    }
+
+    fn write_proc(&self, c: usize, plan: &WritePlan) -> Proc {
+        let mut cmd = self.ferry(c).command();
+        cmd.args(plan.args());
+        Proc::piped(cmd)
+    }
+
+    fn write(&mut self, c: usize, plan: &WritePlan, step: usize) {
+        let clock_error = self.clock_error(c);
+        let e = self.write_proc(c, plan).wait(PROCESS_LIMIT);
+        self.note_write(c, step, plan, &e, clock_error);
+    }
+
+    /// How far client `c`'s next edit stamp may be off the server clock.
+    /// With no other process of the client running, the next `ferry`
+    /// process uses the saved estimate; the server's clock is this machine's,
+    /// so the estimate is its own error.
+    fn clock_error(&mut self, c: usize) -> i64 {
+        if self.clients[c].daemon.is_some() {
+            return self.cfg.clock_error_bound_ms();
+        }
+        let offset = clock_offset(self.ferry(c)).unwrap_or(0).abs();
+        self.sum.max_clock_offset_ms = self.sum.max_clock_offset_ms.max(offset);
+        offset + 25
+    }
+
+    fn check_no_panic(&mut self, step: usize, what: &str, stderr: &str) {
+        if stderr.contains("panicked") {
+            self.finding(Some(step), format!("{what} panicked: {}", stderr.trim()));
         }
     }
 
-    // Heal: no faults, the server up, every client syncs until quiet.
-    chaos_on.store(false, Ordering::SeqCst);
-    for cl in &clients {
-        cl.proxy.set_refusing(false);
+    fn note_write(&mut self, c: usize, step: usize, plan: &WritePlan, e: &Exit, clock_error_ms: i64) {
+        self.check_no_panic(step, &format!("client {c} `ferry {}`", plan.args()[0]), &e.stderr);
+        let write = |id: String| Write {
+            id,
+            client: c,
+            step,
+            entity: plan.entity.to_string(),
+            record_id: plan.key.clone(),
+            op: plan.op,
+            payload: plan.payload.clone(),
+            window: (e.started_ms, e.ended_ms),
+            clock_error_ms,
+            desc: plan.desc(),
+        };
+        // An id on stdout means the write was committed, even if the process
+        // was killed right after printing it.
+        if let Some(id) = find_uuid(&e.stdout).filter(|_| e.code == Some(0) || e.killed) {
+            self.note.push(format!("{} -> {id}", plan.desc()));
+            self.sum.acknowledged += 1;
+            self.ledger.writes.push(write(id));
+        } else if e.killed {
+            self.note.push(format!("{} -> killed before acknowledging", plan.desc()));
+            self.ledger.maybe.push(write(String::new()));
+        } else if e.code == Some(0) {
+            self.finding(
+                Some(step),
+                format!("client {c}: `{}` exited 0 without a mutation id: {:?}", plan.desc(), e.stdout),
+            );
+        } else if e.stderr.contains("no record") {
+            self.note.push(format!("{} -> refused here", plan.desc()));
+            self.sum.refused_locally += 1;
+        } else if e.stderr.contains("database is locked") {
+            self.sum.busy_errors += 1;
+            self.finding(Some(step), format!("client {c}: `{}`: database is locked", plan.desc()));
+        } else {
+            self.finding(
+                Some(step),
+                format!("client {c}: `{}` failed ({}): {}", plan.desc(), e.code_label(), e.stderr.trim()),
+            );
+        }
     }
-    let mut quiet = false;
-    for round in 0..40 {
-        sum.heal_rounds = round + 1;
-        let before = server.stats()["mutations_applied"].as_u64().unwrap_or(0);
-        let mut all_zero = true;
-        for (i, cl) in clients.iter().enumerate() {
-            let r = cl.ferry.sync();
-            note_sync(&r, &mut sum, i);
-            if r.code != 0 {
-                all_zero = false;
-                if r.code == 3 {
-                    resolve_all(cl, &mut rng, &mut sum);
+
+    fn note_sync(&mut self, c: usize, step: usize, e: &Exit) {
+        self.check_no_panic(step, &format!("client {c} `ferry sync`"), &e.stderr);
+        *self.sum.syncs_by_exit.entry(e.code_label()).or_default() += 1;
+        self.note.push(format!("sync exit {}", e.code_label()));
+        if e.hung {
+            self.finding(Some(step), format!("client {c}: `ferry sync` still ran after {PROCESS_LIMIT:?}: killed"));
+        } else if e.killed {
+            // Its own kill: nothing to judge.
+        } else if e.code == Some(1) && e.stderr.contains("database is locked") {
+            self.sum.busy_errors += 1;
+            self.finding(Some(step), format!("client {c}: `ferry sync`: database is locked"));
+        } else if !matches!(e.code, Some(0 | 3 | 5)) {
+            self.finding(
+                Some(step),
+                format!("client {c}: `ferry sync` exited {}: {}", e.code_label(), e.stderr.trim()),
+            );
+        }
+    }
+
+    fn count_kill(&mut self, what: String) {
+        self.note.push(format!("killed {what}"));
+        *self.sum.kills.entry(what).or_default() += 1;
+    }
+
+    /// A sync and a write run at once; SIGKILL for one or both at a random
+    /// moment.
+    fn concurrent_kill(&mut self, c: usize, plan: &Plan) {
+        let sync = self.sync_proc(c);
+        let writer = self.write_proc(c, &plan.write);
+        // A write lives tens of ms, a sync up to seconds: aim across each.
+        let writer_at = 5 + plan.delay_ms % 20;
+        let sync_at = plan.delay_ms;
+        let kill_writer = matches!(plan.target, KillTarget::Writer | KillTarget::Both);
+        let kill_sync = matches!(plan.target, KillTarget::Sync | KillTarget::Both);
+        if kill_writer {
+            std::thread::sleep(Duration::from_millis(writer_at));
+            writer.killer().kill();
+        }
+        if kill_sync {
+            let waited = if kill_writer { writer_at } else { 0 };
+            std::thread::sleep(Duration::from_millis(sync_at.saturating_sub(waited)));
+            sync.killer().kill();
+        }
+        let se = sync.wait(PROCESS_LIMIT);
+        let we = writer.wait(PROCESS_LIMIT);
+        if se.killed {
+            self.count_kill("`ferry sync` (random moment)".into());
+        }
+        if we.killed {
+            self.count_kill("concurrent `ferry put/patch/delete`".into());
+        }
+        self.note_sync(c, plan.step, &se);
+        // The sync may save a new clock estimate while the write reads it.
+        self.note_write(c, plan.step, &plan.write, &we, self.cfg.clock_error_bound_ms());
+    }
+
+    /// A write, then a sync killed at a protocol moment of its n-th push.
+    fn protocol_kill(&mut self, c: usize, plan: &Plan) {
+        self.write(c, &plan.write, plan.step);
+        let sync = self.sync_proc(c);
+        let killer = sync.killer();
+        self.clients[c].proxy.arm("/v1/push", plan.nth, plan.moment, move || {
+            killer.kill();
+        });
+        let e = sync.wait(PROCESS_LIMIT);
+        let fired = self.clients[c].proxy.disarm();
+        if e.killed {
+            self.count_kill(format!("`ferry sync` at a push: {}", plan.moment.label()));
+        } else if fired.is_none() {
+            self.sum.kill_moments_missed += 1;
+            self.note.push(format!("push #{} never came", plan.nth));
+        }
+        self.note_sync(c, plan.step, &e);
+    }
+
+    fn start_daemon(&mut self, c: usize, plan: &Plan) {
+        let log = self.ferry(c).dir().join(format!("chaos-daemon-{}.log", plan.step));
+        let mut cmd = self.ferry(c).command();
+        cmd.arg("daemon")
+            .env("FERRY_LOG", "warn")
+            .env("FERRY_PULL_INTERVAL_SECS", "2")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("daemon log"));
+        let proc = Proc::spawn(cmd);
+        self.sum.daemons_started += 1;
+        let until = plan.step + plan.daemon_span;
+        self.note.push(format!("runs until step {until}, then {:?}", plan.daemon_stop));
+        self.clients[c].daemon = Some(Daemon { proc, until, stop: plan.daemon_stop, provoke: plan.write.clone(), log });
+    }
+
+    fn stop_daemon(&mut self, c: usize, step: usize) {
+        let Some(d) = self.clients[c].daemon.take() else { return };
+        let mut stop = d.stop;
+        if !self.chaos_on.load(Ordering::SeqCst) {
+            stop = DaemonStop::Term;
+        }
+        let e = match stop {
+            DaemonStop::Term => {
+                d.proc.terminate();
+                d.proc.wait(Duration::from_secs(30))
+            }
+            DaemonStop::KillNow => {
+                d.proc.killer().kill();
+                d.proc.wait(Duration::from_secs(30))
+            }
+            DaemonStop::KillAt(moment) => {
+                let killer = d.proc.killer();
+                self.clients[c].proxy.arm("/v1/push", 1, moment, move || {
+                    killer.kill();
+                });
+                // The daemon pushes a write by another process at once.
+                let provoke = d.provoke.clone();
+                self.write(c, &provoke, step);
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while d.proc.is_running() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
                 }
+                if self.clients[c].proxy.disarm().is_none() {
+                    self.sum.kill_moments_missed += 1;
+                    d.proc.killer().kill();
+                    stop = DaemonStop::KillNow;
+                }
+                d.proc.wait(Duration::from_secs(30))
             }
-        }
-        let after = server.stats()["mutations_applied"].as_u64().unwrap_or(0);
-        if all_zero && after == before {
-            quiet = true;
-            break;
+        };
+        let log = std::fs::read_to_string(&d.log).unwrap_or_default();
+        self.check_no_panic(step, &format!("client {c} `ferry daemon`"), &log);
+        match stop {
+            _ if e.hung => self.finding(Some(step), format!("client {c}: `ferry daemon` did not stop")),
+            DaemonStop::Term if e.code != Some(0) => self.finding(
+                Some(step),
+                format!("client {c}: `ferry daemon` exited {} on SIGTERM: {}", e.code_label(), log.trim()),
+            ),
+            DaemonStop::Term => self.note.push(format!("client {c}'s daemon stopped (SIGTERM)")),
+            DaemonStop::KillNow if e.killed => self.count_kill("`ferry daemon` (random moment)".into()),
+            DaemonStop::KillAt(m) if e.killed => self.count_kill(format!("`ferry daemon` at a push: {}", m.label())),
+            _ => self.finding(
+                Some(step),
+                format!("client {c}: `ferry daemon` had exited before its kill ({}): {}", e.code_label(), log.trim()),
+            ),
         }
     }
-    sum.converged = quiet;
-    if !quiet {
-        for cl in &clients {
-            sum.findings.push(format!(
-                "client {} did not settle after healing: status {}; queue {}",
-                cl.idx,
-                cl.ferry.status(),
-                Value::Array(cl.ferry.queue(None))
-            ));
-        }
-    }
 
-    let c = counts.lock().unwrap().clone();
-    sum.faults = c;
-    sum.requests = clients.iter().map(|c| c.proxy.counts().requests).sum();
-
-    check(&mut server, &clients, &mut sum);
-    sum.elapsed = started.elapsed();
-    sum
-}
-
-fn payload(rng: &mut StdRng, client: usize, step: usize, allow_null: bool) -> Value {
-    let mut m = Map::new();
-    let n = rng.gen_range(1..=FIELDS.len());
-    let mut fields = FIELDS.to_vec();
-    fields.shuffle(rng);
-    for f in &fields[..n] {
-        let v = if allow_null && rng.gen_bool(0.15) { Value::Null } else { json!(format!("c{client}s{step}")) };
-        m.insert(f.to_string(), v);
-    }
-    Value::Object(m)
-}
-
-fn write(cl: &mut Client, rng: &mut StdRng, keys: usize, step: usize, sum: &mut Summary) {
-    let (args, desc) = plan_write(cl, rng, keys, step);
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = cl.ferry.run(&a);
-    note_write(cl, r, &args, desc, sum);
-}
-
-/// A random put, patch or delete: (arguments, description).
-fn plan_write(cl: &Client, rng: &mut StdRng, keys: usize, step: usize) -> (Vec<String>, String) {
-    let (entity, _) = ENTITIES[rng.gen_range(0..ENTITIES.len())];
-    let key = format!("k{}", rng.gen_range(0..keys.max(1)));
-    let op = rng.gen_range(0..10);
-    let (args, desc): (Vec<String>, String) = match op {
-        0..=3 => {
-            let p = payload(rng, cl.idx, step, false).to_string();
-            (vec!["put".into(), entity.into(), key.clone(), p.clone()], format!("put {entity}/{key} {p}"))
-        }
-        4..=7 => {
-            let p = payload(rng, cl.idx, step, true).to_string();
-            (vec!["patch".into(), entity.into(), key.clone(), p.clone()], format!("patch {entity}/{key} {p}"))
-        }
-        _ => (vec!["delete".into(), entity.into(), key.clone()], format!("delete {entity}/{key}")),
-    };
-    (args, desc)
-}
-
-fn note_write(cl: &mut Client, r: Run, args: &[String], desc: String, sum: &mut Summary) {
-    check_no_panic(&r, &format!("client {} `ferry {}`", cl.idx, args[0]), sum);
-    if r.code == 0 {
-        let id = r.stdout.trim().to_string();
-        if uuid::Uuid::parse_str(&id).is_err() {
-            sum.findings.push(format!("client {}: `{desc}` exited 0 without a mutation id: {:?}", cl.idx, r.stdout));
+    fn resolve_all(&mut self, c: usize, step: usize) {
+        let r = self.ferry(c).run(&["conflicts", "--json"]);
+        self.check_no_panic(step, "ferry conflicts", &r.stderr);
+        if r.code != 0 {
+            self.finding(Some(step), format!("client {c}: `ferry conflicts` failed: {}", r.stderr.trim()));
             return;
         }
-        sum.acknowledged += 1;
-        cl.acked.push((id, desc));
-    } else if r.stderr.contains("no record") {
-        sum.refused_locally += 1;
-    } else if r.stderr.contains("database is locked") {
-        sum.busy_errors += 1;
-    } else {
-        sum.findings.push(format!("client {}: `{desc}` failed ({}): {}", cl.idx, r.code, r.stderr.trim()));
-    }
-}
-
-fn check_no_panic(r: &Run, what: &str, sum: &mut Summary) {
-    if r.stderr.contains("panicked") {
-        sum.findings.push(format!("{what} panicked: {}", r.stderr.trim()));
-    }
-}
-
-fn note_sync(r: &Run, sum: &mut Summary, client: usize) {
-    check_no_panic(r, &format!("client {client} `ferry sync`"), sum);
-    *sum.syncs_by_exit.entry(r.code.to_string()).or_default() += 1;
-    if r.code == 1 && r.stderr.contains("database is locked") {
-        sum.busy_errors += 1;
-    } else if ![0, 3, 5].contains(&r.code) {
-        sum.findings.push(format!("client {client} `ferry sync` exited {}: {}", r.code, r.stderr.trim()));
-    }
-}
-
-fn spawn_sync(f: &Ferry) -> Child {
-    f.command().arg("sync").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn ferry sync")
-}
-
-/// Waits for a `ferry sync` child (killing it with SIGKILL first if `kill`
-/// and it still runs).
-fn finish_sync(mut child: Child, kill: bool, sum: &mut Summary, client: usize) {
-    if kill {
-        if let Ok(None) = child.try_wait() {
-            let _ = child.kill(); // SIGKILL
-            let _ = child.wait();
-            sum.client_kills += 1;
-            *sum.syncs_by_exit.entry("killed".into()).or_default() += 1;
-            return;
+        let mut open = r.json().as_array().cloned().unwrap_or_default();
+        let record =
+            |v: &Value| format!("{}/{}", v["entity"].as_str().unwrap_or(""), v["record_id"].as_str().unwrap_or(""));
+        open.sort_by_key(&record);
+        for conflict in open {
+            let Some(id) = conflict["id"].as_str().map(String::from) else { continue };
+            // One stream per conflict: how many others are open does not matter.
+            let mut rng =
+                seeds::stream(self.cfg.seed, Purpose::Resolve, &[step as u64, seeds::name_key(&record(&conflict))]);
+            let side = |rng: &mut StdRng| if rng.gen_bool(0.5) { "local" } else { "remote" };
+            let mut args = vec!["resolve".to_string(), id.clone(), "--keep".into(), side(&mut rng).into()];
+            // Sometimes pick one differing field from the other side.
+            let fields: Vec<&str> =
+                conflict["differing_fields"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let field = fields.choose(&mut rng).map(|f| f.to_string());
+            if let (Some(field), true) = (field, rng.gen_bool(0.3)) {
+                args.push("--field".into());
+                args.push(format!("{field}={}", side(&mut rng)));
+            }
+            let clock_error_ms = self.clock_error(c);
+            let t0 = now_ms();
+            let a: Vec<&str> = args.iter().map(String::as_str).chain(["--json"]).collect();
+            let r = self.ferry(c).run(&a);
+            let t1 = now_ms();
+            self.check_no_panic(step, "ferry resolve", &r.stderr);
+            if r.code == 0 {
+                self.sum.manual_resolutions += 1;
+                let printed = serde_json::from_str::<Value>(&r.stdout).unwrap_or_default();
+                if printed["conflict_id"] != id.as_str() {
+                    self.finding(Some(step), format!("client {c}: `ferry resolve --json` printed {:?}", r.stdout));
+                }
+                let printed_upload = printed["upload_mutation_id"].as_str().map(String::from);
+                self.note.push(format!(
+                    "resolved {} ({}) -> {printed_upload:?}",
+                    record(&conflict),
+                    args[2..].join(" ")
+                ));
+                self.ledger.resolves.push(ManualResolve {
+                    client: c,
+                    step,
+                    conflict_id: id,
+                    printed_upload,
+                    window: (t0, t1),
+                    clock_error_ms,
+                });
+            } else {
+                self.finding(Some(step), format!("client {c}: `ferry {}` failed: {}", args.join(" "), r.stderr.trim()));
+            }
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                sum.findings.push(format!("client {client} `ferry sync` still ran after 120 s: killed"));
+
+    /// `ferry restore` of a random restorable resolution: its losing local
+    /// version queued again as a new edit (an acknowledged write).
+    fn restore_one(&mut self, c: usize, step: usize) {
+        let rows = self.ferry(c).history();
+        let mut restorable: Vec<&Value> = rows.iter().filter(|h| h["restorable"] == true).collect();
+        restorable.sort_by_key(|h| h["id"].as_i64());
+        let mut rng = seeds::stream(self.cfg.seed, Purpose::Restore, &[step as u64]);
+        let Some(row) = restorable.choose(&mut rng) else {
+            self.note.push("nothing to restore".into());
+            return;
+        };
+        let hid = row["id"].as_i64().unwrap_or_default().to_string();
+        let local = row["local"].as_object().cloned();
+        let plan = WritePlan {
+            entity: ENTITIES.iter().find(|(e, _)| row["entity"] == *e).map(|(e, _)| *e).unwrap_or("activity"),
+            key: row["record_id"].as_str().unwrap_or_default().to_string(),
+            op: if local.is_some() { WriteOp::Put } else { WriteOp::Delete },
+            payload: local,
+        };
+        let mut cmd = self.ferry(c).command();
+        cmd.args(["restore", &hid]);
+        let clock_error = self.clock_error(c);
+        let e = Proc::piped(cmd).wait(PROCESS_LIMIT);
+        if e.code == Some(0) {
+            self.sum.restores += 1;
+        }
+        self.note.push(format!("restore resolution #{hid}"));
+        self.note_write(c, step, &plan, &e, clock_error);
+    }
+
+    /// No faults, the server up, daemons stopped; every client syncs until a
+    /// round where all exit 0 and the server applies nothing new.
+    fn heal(&mut self) {
+        self.chaos_on.store(false, Ordering::SeqCst);
+        let first = self.cfg.ops;
+        let t0 = self.begin(first);
+        for c in 0..self.clients.len() {
+            self.stop_daemon(c, first);
+            self.clients[c].proxy.set_refusing(false);
+        }
+        self.end(first, t0, "heal: daemons stopped, faults off".into());
+        let mut quiet = false;
+        for round in 0..40 {
+            let step = first + 1 + round;
+            let t0 = self.begin(step);
+            self.sum.heal_rounds = round as u64 + 1;
+            let before = self.server.stats()["mutations_applied"].as_u64().unwrap_or(0);
+            let mut all_zero = true;
+            for c in 0..self.clients.len() {
+                let e = self.sync_proc(c).wait(PROCESS_LIMIT);
+                self.note_sync(c, step, &e);
+                if e.code != Some(0) {
+                    all_zero = false;
+                    if e.code == Some(3) {
+                        self.resolve_all(c, step);
+                    }
+                }
+            }
+            let after = self.server.stats()["mutations_applied"].as_u64().unwrap_or(0);
+            self.end(step, t0, format!("heal round {}", round + 1));
+            if all_zero && after == before {
+                quiet = true;
                 break;
             }
         }
-    }
-    let out = child.wait_with_output().expect("wait ferry sync");
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    note_sync(&r, sum, client);
-}
-
-fn resolve_all(cl: &Client, rng: &mut StdRng, sum: &mut Summary) {
-    let r = cl.ferry.run(&["conflicts", "--json"]);
-    check_no_panic(&r, "ferry conflicts", sum);
-    if r.code != 0 {
-        return;
-    }
-    for c in r.json().as_array().cloned().unwrap_or_default() {
-        let Some(id) = c["id"].as_str() else { continue };
-        let mut args = vec!["resolve".to_string(), id.to_string(), "--keep".into()];
-        args.push(if rng.gen_bool(0.5) { "local" } else { "remote" }.into());
-        // Sometimes pick one differing field from the other side.
-        if let Some(field) = c["differing_fields"].as_array().and_then(|f| f.choose(rng)).and_then(|f| f.as_str()) {
-            if rng.gen_bool(0.3) {
-                args.push("--field".into());
-                args.push(format!("{field}={}", if rng.gen_bool(0.5) { "local" } else { "remote" }));
-            }
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let r = cl.ferry.run(&args);
-        check_no_panic(&r, "ferry resolve", sum);
-        if r.code == 0 {
-            sum.manual_resolutions += 1;
-        } else {
-            sum.findings.push(format!("client {}: `ferry resolve` failed: {}", cl.idx, r.stderr.trim()));
-        }
-    }
-}
-
-/// Mutation ids a client's resolutions superseded. The CLI shows the last
-/// 1000 resolutions; past that, read the client's database.
-fn superseded(cl: &Client) -> HashSet<String> {
-    let history = cl.ferry.history();
-    let mut out = HashSet::new();
-    if history.len() < 1000 {
-        for h in &history {
-            for id in h["superseded"].as_array().into_iter().flatten() {
-                out.insert(id.as_str().unwrap_or_default().to_string());
-            }
-        }
-        return out;
-    }
-    let conn = rusqlite::Connection::open(cl.ferry.data_dir().join("ferry.db")).expect("open client db");
-    let mut stmt = conn.prepare("SELECT superseded FROM history").expect("history table");
-    for s in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().flatten() {
-        let ids: Vec<String> = serde_json::from_str(&s).unwrap_or_default();
-        out.extend(ids);
-    }
-    out
-}
-
-fn check(server: &mut TestServer, clients: &[Client], sum: &mut Summary) {
-    // 1. Convergence: every client holds exactly the server's live records.
-    let dump = server.dump();
-    sum.server_records = dump.len() as u64;
-    let mut on_server: BTreeMap<(String, String), Value> = BTreeMap::new();
-    let mut versions: HashMap<(String, String), u64> = HashMap::new();
-    for r in &dump {
-        let key = (r["entity"].as_str().unwrap_or("").to_string(), r["record_id"].as_str().unwrap_or("").to_string());
-        versions.insert(key.clone(), r["version"].as_u64().unwrap_or(0));
-        if r["deleted"] != true {
-            on_server.insert(key, r["data"].clone());
-        }
-    }
-    for cl in clients {
-        let mut here: BTreeMap<(String, String), Value> = BTreeMap::new();
-        for (entity, _) in ENTITIES {
-            for row in cl.ferry.list(entity).as_array().cloned().unwrap_or_default() {
-                here.insert((entity.to_string(), row["id"].as_str().unwrap_or("").to_string()), row["data"].clone());
-            }
-        }
-        let keys: BTreeSet<_> = here.keys().chain(on_server.keys()).cloned().collect();
-        for k in keys {
-            if here.get(&k) != on_server.get(&k) {
-                sum.divergent += 1;
-                sum.findings.push(format!(
-                    "divergent: client {} has {}/{} = {:?}, the server {:?}",
-                    cl.idx,
-                    k.0,
-                    k.1,
-                    here.get(&k),
-                    on_server.get(&k)
-                ));
+        self.sum.converged = quiet;
+        if !quiet {
+            for c in 0..self.clients.len() {
+                let text = format!(
+                    "client {c} did not settle after healing: status {}; queue {}",
+                    self.ferry(c).status(),
+                    Value::Array(self.ferry(c).queue(None))
+                );
+                self.finding(None, text);
             }
         }
     }
 
-    // 2. The server's record of applied mutations. Stop it first so its
-    // database is quiet (SIGTERM: a clean shutdown).
-    let stats = server.stats();
-    sum.mutations_applied = stats["mutations_applied"].as_u64().unwrap_or(0);
-    sum.mutations_duplicate_answers = stats["mutations_duplicate"].as_u64().unwrap_or(0);
-    sum.conflicts_reported = stats["conflicts"].as_u64().unwrap_or(0);
-    sum.rejected = stats["rejected"].as_u64().unwrap_or(0);
-    server.terminate();
-    let conn = rusqlite::Connection::open(server.db_path()).expect("open server db");
-    let mut applied: HashMap<String, (String, String, u64)> = HashMap::new();
-    let mut by_record: HashMap<(String, String), Vec<u64>> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT mutation_id, entity, record_id, version FROM applied_mutations WHERE org = ?1")
-            .expect("applied_mutations table");
-        let rows = stmt
-            .query_map([ORG], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
-            })
-            .expect("query applied_mutations");
-        for row in rows.flatten() {
-            by_record.entry((row.1.clone(), row.2.clone())).or_default().push(row.3 as u64);
-            if applied.insert(row.0.clone(), (row.1, row.2, row.3 as u64)).is_some() {
-                sum.duplicates += 1;
-                sum.findings.push(format!("mutation {} is in applied_mutations twice", row.0));
+    fn check(&mut self) {
+        let mut faults: BTreeMap<String, u64> = BTreeMap::new();
+        for cl in &self.clients {
+            let counts = cl.proxy.counts();
+            self.sum.requests += counts.requests;
+            for (k, v) in counts.by_kind {
+                *faults.entry(k.to_string()).or_default() += v;
+            }
+            let refused = cl.proxy.refused_windows();
+            if refused > 0 {
+                *faults.entry("connection refused (port closed)".into()).or_default() += refused;
             }
         }
-    }
-    sum.distinct_applied_ids = applied.len() as u64;
-    if sum.mutations_applied != sum.distinct_applied_ids {
-        let extra = sum.mutations_applied.abs_diff(sum.distinct_applied_ids);
-        sum.duplicates += extra;
-        sum.findings.push(format!(
-            "stats say {} mutations applied but the server remembers {} distinct mutation ids",
-            sum.mutations_applied, sum.distinct_applied_ids
-        ));
-    }
-    // Each version of each record came from exactly one applied mutation.
-    for (key, version) in &versions {
-        let mut vs = by_record.remove(key).unwrap_or_default();
-        vs.sort_unstable();
-        let expected: Vec<u64> = (1..=*version).collect();
-        if vs != expected {
-            let repeats = vs.len().saturating_sub(vs.iter().collect::<BTreeSet<_>>().len()) as u64;
-            sum.duplicates += repeats;
-            sum.findings.push(format!(
-                "{}/{} is at version {version} but applied mutations produced versions {vs:?}",
-                key.0, key.1
-            ));
-        }
-    }
-    for (key, vs) in by_record {
-        sum.findings.push(format!("applied mutations {vs:?} for {}/{}, which is not in the dump", key.0, key.1));
-    }
+        self.sum.faults = faults;
 
-    // 3. Every acknowledged write is accounted for.
-    let mut all_acked = HashSet::new();
-    for cl in clients {
-        let superseded = superseded(cl);
-        let queue = cl.ferry.queue(None);
-        for q in &queue {
-            match q["state"].as_str() {
-                Some("conflict") => sum.open_conflicts += 1,
-                Some("failed") => {
-                    sum.failed_mutations += 1;
-                    sum.findings.push(format!("client {}: failed mutation after healing: {q}", cl.idx));
+        let stats = self.server.stats();
+        let dump = self.server.dump();
+        self.server.terminate();
+        let applied = read_applied(&self.server);
+        let server = ServerView {
+            records: dump
+                .iter()
+                .map(|r| ServerRecord {
+                    entity: r["entity"].as_str().unwrap_or_default().into(),
+                    record_id: r["record_id"].as_str().unwrap_or_default().into(),
+                    version: r["version"].as_u64().unwrap_or(0),
+                    deleted: r["deleted"] == true,
+                    data: r["data"].as_object().cloned(),
+                })
+                .collect(),
+            applied,
+            mutations_applied: stats["mutations_applied"].as_u64().unwrap_or(0),
+            distinct_applied_ids: stats["distinct_applied_ids"].as_u64().unwrap_or(u64::MAX),
+        };
+        self.sum.server_records = dump.len() as u64;
+        self.sum.mutations_applied = server.mutations_applied;
+        self.sum.distinct_applied_ids = server.distinct_applied_ids;
+        self.sum.mutations_duplicate_answers = stats["mutations_duplicate"].as_u64().unwrap_or(0);
+        self.sum.conflicts_reported = stats["conflicts"].as_u64().unwrap_or(0);
+        self.sum.rejected = stats["rejected"].as_u64().unwrap_or(0);
+
+        let mut views = Vec::new();
+        for cl in &self.clients {
+            let mut view = ClientView { idx: cl.idx, ..Default::default() };
+            for (entity, _) in ENTITIES {
+                for row in cl.ferry.list(entity).as_array().into_iter().flatten() {
+                    let key = (entity.to_string(), row["id"].as_str().unwrap_or_default().to_string());
+                    view.records.insert(key, row["data"].clone());
                 }
-                _ => sum.findings.push(format!("client {}: still queued after healing: {q}", cl.idx)),
             }
+            view.queue = cl
+                .ferry
+                .queue(None)
+                .iter()
+                .map(|q| QueueItem {
+                    mutation_id: q["mutation_id"].as_str().unwrap_or_default().into(),
+                    state: q["state"].as_str().unwrap_or_default().into(),
+                    entity: q["entity"].as_str().unwrap_or_default().into(),
+                    record_id: q["record_id"].as_str().unwrap_or_default().into(),
+                })
+                .collect();
+            view.history = history(&cl.ferry);
+            let offset = clock_offset(&cl.ferry).unwrap_or(0);
+            self.sum.max_clock_offset_ms = self.sum.max_clock_offset_ms.max(offset.abs());
+            views.push(view);
         }
-        let queued: HashSet<String> =
-            queue.iter().filter_map(|q| q["mutation_id"].as_str().map(String::from)).collect();
-        for (id, desc) in &cl.acked {
-            all_acked.insert(id.clone());
-            if applied.contains_key(id) {
-                sum.acked_applied += 1;
-            } else if superseded.contains(id) {
-                sum.acked_superseded_only += 1;
-            } else if queued.contains(id) {
-                // Waiting as an open conflict or failed: reported above.
-            } else {
-                sum.lost += 1;
-                sum.findings.push(format!("LOST: client {} acknowledged {id} ({desc}) but it is nowhere", cl.idx));
-            }
+        if views.iter().any(|v| !v.history.is_empty())
+            && views.iter().flat_map(|v| &v.history).all(|h| h.upload_mutation_id.is_none())
+        {
+            self.finding(
+                None,
+                "no resolution in any history names its upload_mutation_id: this `ferry` cannot account for \
+                 the mutations its resolutions uploaded"
+                    .into(),
+            );
         }
+        let policies = ENTITIES.iter().map(|(e, p)| (e.to_string(), p.to_string())).collect();
+        let audit =
+            audit::audit(&audit::Input { ledger: &self.ledger, server: &server, clients: &views, policies: &policies });
+        for f in &audit.findings {
+            let steps: Vec<String> = f.steps.iter().map(|s| s.to_string()).collect();
+            let at = if steps.is_empty() { String::new() } else { format!("step {}: ", steps.join(", ")) };
+            self.sum.findings.push(format!("{at}{}", f.text));
+            self.sum.failing_steps.extend(&f.steps);
+        }
+        self.sum.acknowledged = self.ledger.writes.len() as u64;
+        self.sum.audit = audit;
     }
-    sum.resolution_uploads = applied.keys().filter(|id| !all_acked.contains(*id)).count() as u64;
+}
+
+/// The server's idempotency table (read after a clean stop).
+fn read_applied(server: &TestServer) -> Vec<audit::Applied> {
+    let conn = rusqlite::Connection::open(server.db_path()).expect("open server db");
+    let mut stmt = conn
+        .prepare("SELECT mutation_id, entity, record_id, version FROM applied_mutations WHERE org = ?1")
+        .expect("applied_mutations table");
+    let rows = stmt
+        .query_map([ORG], |r| {
+            Ok(audit::Applied {
+                id: r.get(0)?,
+                entity: r.get(1)?,
+                record_id: r.get(2)?,
+                version: r.get::<_, i64>(3)? as u64,
+            })
+        })
+        .expect("query applied_mutations");
+    rows.map(|r| r.expect("applied_mutations row")).collect()
+}
+
+fn fields(v: &Value) -> Option<Map<String, Value>> {
+    v.as_object().cloned()
+}
+
+fn history_row(h: &Value) -> HistoryRow {
+    let text = |k: &str| h[k].as_str().unwrap_or_default().to_string();
+    HistoryRow {
+        id: h["id"].as_i64().unwrap_or_default(),
+        entity: text("entity"),
+        record_id: text("record_id"),
+        policy: text("policy"),
+        winner: text("winner"),
+        local: fields(&h["local"]),
+        remote: fields(&h["remote"]),
+        result: fields(&h["result"]),
+        superseded: h["superseded"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect(),
+        at: h["at"].as_i64().unwrap_or_default(),
+        conflict_id: h["conflict_id"].as_str().map(String::from),
+        upload_mutation_id: h["upload_mutation_id"].as_str().map(String::from),
+    }
+}
+
+/// A client's whole resolution history. The CLI shows the newest 1000; past
+/// that, read the client's database.
+fn history(f: &Ferry) -> Vec<HistoryRow> {
+    let rows = f.history();
+    if rows.len() < 1000 {
+        return rows.iter().map(history_row).collect();
+    }
+    let conn = rusqlite::Connection::open(f.data_dir().join("ferry.db")).expect("open client db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, entity, record_id, policy, winner, local, remote, result, superseded, at, conflict_id,
+                    upload_mutation_id FROM history ORDER BY id",
+        )
+        .expect("history table");
+    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok()).unwrap_or(Value::Null);
+    stmt.query_map([], |r| {
+        Ok(json!({
+            "id": r.get::<_, i64>(0)?, "entity": r.get::<_, String>(1)?, "record_id": r.get::<_, String>(2)?,
+            "policy": r.get::<_, String>(3)?, "winner": r.get::<_, String>(4)?,
+            "local": json(r.get(5)?), "remote": json(r.get(6)?), "result": json(r.get(7)?),
+            "superseded": json(r.get(8)?), "at": r.get::<_, i64>(9)?,
+            "conflict_id": r.get::<_, Option<String>>(10)?, "upload_mutation_id": r.get::<_, Option<String>>(11)?,
+        }))
+    })
+    .expect("query history")
+    .map(|r| history_row(&r.expect("history row")))
+    .collect()
+}
+
+/// The client's estimate of `server clock - local clock`, in ms.
+fn clock_offset(f: &Ferry) -> Option<i64> {
+    let conn = rusqlite::Connection::open(f.data_dir().join("ferry.db")).ok()?;
+    let v: String =
+        conn.query_row("SELECT value FROM settings WHERE key = 'clock_offset_ms'", [], |r| r.get(0)).ok()?;
+    v.parse().ok()
 }
