@@ -13,14 +13,24 @@ fn random_workload_with_faults_and_kills_converges_without_loss_or_duplicates() 
     let summary = chaos::run(&cfg);
     println!("{summary}");
     eprintln!("{summary}");
-    assert!(summary.converged, "clients did not settle after healing (seed {})", summary.seed);
-    assert_eq!(summary.lost, 0, "acknowledged writes lost (seed {})", summary.seed);
-    assert_eq!(summary.duplicates, 0, "mutations applied twice (seed {})", summary.seed);
-    assert_eq!(summary.divergent, 0, "clients disagree with the server (seed {})", summary.seed);
-    assert!(summary.findings.is_empty(), "findings (seed {}):\n{}", summary.seed, summary.findings.join("\n"));
-    // The run really was hostile.
+    let seed = summary.seed;
+    let steps = summary.failing_step_lines().join("\n");
+    let a = &summary.audit;
+    assert!(summary.converged, "clients did not settle after healing (seed {seed})");
+    assert_eq!(a.lost, 0, "acknowledged writes lost (seed {seed}); failing steps:\n{steps}");
+    assert_eq!(a.duplicates, 0, "mutations applied twice (seed {seed}); failing steps:\n{steps}");
+    assert_eq!(a.overwritten, 0, "resolutions against their policy (seed {seed}); failing steps:\n{steps}");
+    assert_eq!(a.wrong_content, 0, "server content not its mutations' (seed {seed}); failing steps:\n{steps}");
+    assert_eq!(a.divergent, 0, "clients disagree with the server (seed {seed}); failing steps:\n{steps}");
+    assert_eq!(summary.busy_errors, 0, "`database is locked` errors (seed {seed}); failing steps:\n{steps}");
+    assert!(summary.findings.is_empty(), "findings (seed {seed}):\n{}", summary.findings.join("\n"));
+    assert!(summary.ok());
+    // The run really was hostile, and the checks really looked at something.
     assert!(summary.total_faults() > 10, "too few faults injected: {:?}", summary.faults);
+    assert!(summary.total_kills() >= 5, "too few kills: {:?}", summary.kills);
     assert!(summary.acknowledged > 30, "too few writes: {}", summary.acknowledged);
+    assert!(a.history_rows > 5, "too few conflicts resolved: {}", a.history_rows);
+    assert!(a.records_replayed > 5, "too few records replayed: {}", a.records_replayed);
 }
 
 /// Several `ferry` processes on one data dir (the daemon and a script, the
@@ -28,13 +38,10 @@ fn random_workload_with_faults_and_kills_converges_without_loss_or_duplicates() 
 /// should make them wait for each other, never fail with "database is
 /// locked".
 ///
-/// Fails today: the engine's store opens *deferred* transactions that read
-/// and then write (`Store::write` in crates/ferry-engine/src/store/records.rs
-/// and the others in store/); upgrading a read transaction to a write one
-/// while another connection has written returns SQLITE_BUSY at once,
-/// without waiting for the busy timeout. Fix: `BEGIN IMMEDIATE` for every
-/// transaction that writes (e.g. `conn.set_transaction_behavior(
-/// TransactionBehavior::Immediate)` once in `Store::open`).
+/// Regression test (docs/reliability.md, bug 1): the store used to open
+/// deferred transactions that read, then write; the lock upgrade returned
+/// SQLITE_BUSY at once, without waiting. Every store transaction is now
+/// IMMEDIATE.
 #[test]
 fn concurrent_writers_on_one_data_dir_never_see_database_is_locked() {
     use ferry_e2e::ferry::Ferry;

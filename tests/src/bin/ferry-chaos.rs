@@ -1,26 +1,30 @@
 //! The long convergence run: real `ferry` clients and a real `ferry-server`
 //! through fault-injecting proxies, with kill -9 of clients and server, then
 //! heal and check (see `ferry_e2e::chaos`). Prints a summary table and exits
-//! 1 if anything was lost, applied twice or left divergent.
+//! 1 if anything was lost, applied twice, overwritten against its policy or
+//! left divergent, listing the failing steps.
 //!
 //! ```text
 //! cargo build --release --bins -p ferry-server -p ferry-cli
-//! cargo run --release -p ferry-e2e --bin ferry-chaos -- --ops 3000 --clients 3 --seed 42
+//! cargo run --release -p ferry-e2e --bin ferry-chaos -- --ops 4000 --clients 3 --seed 4242
 //! ```
 
 use ferry_e2e::chaos::{self, Config};
 
 fn usage() -> ! {
+    let d = Config::new(0, 3, 1000);
     eprintln!(
         "usage: ferry-chaos [--ops N] [--clients N] [--seed S] [--keys N] [--fault-rate F] [--timeout SECS] [--verbose]\n\
-         \n  --ops N         workload steps over all clients (default 1000)\
-         \n  --clients N     simulated devices, one `ferry` data dir each (default 3)\
+         \n  --ops N         workload steps over all clients (default {})\
+         \n  --clients N     simulated devices, one `ferry` data dir each (default {})\
          \n  --seed S        replay a run (default: FERRY_CHAOS_SEED or random)\
-         \n  --keys N        record ids per entity; small means many conflicts (default 4)\
-         \n  --fault-rate F  share of requests that get a fault, 0..1 (default 0.35)\
-         \n  --timeout SECS  client HTTP timeout, FERRY_HTTP_TIMEOUT_SECS (default 1.5)\
+         \n  --keys N        record ids per entity; small means many conflicts (default {})\
+         \n  --fault-rate F  share of requests that get a fault, 0..1 (default {})\
+         \n  --timeout SECS  client HTTP timeout, FERRY_HTTP_TIMEOUT_SECS (default {})\
+         \n  --verbose       print each step as it ends\
          \n\nThe `ferry` and `ferry-server` binaries are taken from the same target\
-         \ndirectory (build them with the same profile) or from FERRY_BIN_DIR."
+         \ndirectory (build them with the same profile) or from FERRY_BIN_DIR.",
+        d.ops, d.clients, d.keys, d.fault_rate, d.http_timeout_secs
     );
     std::process::exit(2)
 }
@@ -41,15 +45,18 @@ fn main() {
             _ => usage(),
         }
     }
-    if cfg.clients == 0 {
+    if cfg.clients == 0 || !(0.0..=1.0).contains(&cfg.fault_rate) {
         usage();
     }
     let summary = chaos::run(&cfg);
     println!("{summary}");
     if summary.ok() {
-        println!("OK: nothing lost, nothing applied twice, every client agrees with the server");
+        println!("OK: nothing lost, nothing applied twice, nothing overwritten against its policy, every client agrees with the server");
     } else {
-        println!("FAILED: replay with --seed {} (or FERRY_CHAOS_SEED={})", summary.seed, summary.seed);
+        println!(
+            "FAILED: replay with --seed {} (or FERRY_CHAOS_SEED={}); add --verbose to print every step",
+            summary.seed, summary.seed
+        );
         std::process::exit(1);
     }
 }
