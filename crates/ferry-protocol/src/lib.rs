@@ -209,6 +209,15 @@ pub struct PushRequest {
 pub struct PushResponse {
     pub results: Vec<MutationResult>,
     pub server_time: i64,
+    /// The organisation's change sequence just before and just after this
+    /// batch: the batch's applied mutations are exactly the organisation's
+    /// changes in between. A client whose pull cursor is at least
+    /// `seq_before` may move it to `seq_after` instead of pulling its own
+    /// changes back. Optional (a server may omit them; older servers do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_before: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_after: Option<u64>,
 }
 
 /// The outcome of one mutation.

@@ -46,6 +46,11 @@ impl Tally {
 pub struct BatchOutcome {
     pub results: Vec<MutationResult>,
     pub tally: Tally,
+    /// The organisation's latest change seq before and after the batch; the
+    /// batch's applied mutations are all of its changes in between (the
+    /// batch holds the write lock throughout).
+    pub seq_before: u64,
+    pub seq_after: u64,
 }
 
 /// Applies `mutations` for `user` of `org` and commits.
@@ -75,6 +80,7 @@ pub fn apply_batch_limited(
     // half-way with SQLITE_BUSY on its first write.
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut seq = counters::get(&tx, counters::SEQ)?;
+    let seq_before = org_latest_seq(&tx, org)?;
     // Records with a mutation in this batch that was not applied: later
     // mutations of the same record must wait (per-record order).
     let mut held: HashSet<(&str, &str)> = HashSet::new();
@@ -99,7 +105,18 @@ pub fn apply_batch_limited(
     counters::add(&tx, counters::CONFLICTS, tally.conflict)?;
     counters::add(&tx, counters::REJECTED, tally.rejected)?;
     tx.commit()?;
-    Ok(BatchOutcome { results, tally })
+    // Applied mutations took the global seqs after `seq_before`; the last
+    // one is where the organisation's sequence now ends.
+    let seq_after = if tally.applied > 0 { seq } else { seq_before };
+    Ok(BatchOutcome { results, tally, seq_before, seq_after })
+}
+
+/// The seq of the organisation's latest change (0 if none): one step down
+/// the `(org, seq)` index.
+fn org_latest_seq(conn: &Connection, org: &str) -> Result<u64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM records WHERE org = ?1")?
+        .query_row([org], |r| r.get::<_, i64>(0))? as u64)
 }
 
 fn apply_one(
@@ -386,6 +403,41 @@ mod tests {
 
     fn counter(conn: &Connection, name: &str) -> u64 {
         counters::get(conn, name).unwrap()
+    }
+
+    #[test]
+    fn a_batch_says_which_stretch_of_the_sequence_is_its_own() {
+        let mut conn = db();
+        let first = apply_batch(&mut conn, "o", "alice", &[mutation(Op::Upsert, "r1", 0, json!({"a": 1}))]).unwrap();
+        assert_eq!((first.seq_before, first.seq_after), (0, 1));
+        // Another organisation's change takes a seq too, but not o's.
+        apply_batch(&mut conn, "x", "bob", &[mutation(Op::Upsert, "r1", 0, json!({"b": 1}))]).unwrap();
+        let b = apply_batch(
+            &mut conn,
+            "o",
+            "alice",
+            &[
+                mutation(Op::Upsert, "r2", 0, json!({"a": 2})),
+                mutation(Op::Upsert, "r1", 7, json!({"stale": true})), // conflict: no seq
+                mutation(Op::Patch, "r2", 1, json!({"c": 3})),
+            ],
+        )
+        .unwrap();
+        assert_eq!(b.seq_before, 1, "o's latest change before the batch");
+        assert_eq!(b.seq_after, 4, "o's latest change after it");
+        // Everything o changed in (before, after] is this batch's applied work.
+        let applied: Vec<u64> = b
+            .results
+            .iter()
+            .filter_map(|r| match r.outcome {
+                Outcome::Applied { seq, .. } => Some(seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(applied, [3, 4]);
+        // A batch that applies nothing leaves the sequence where it was.
+        let none = apply_batch(&mut conn, "o", "alice", &[mutation(Op::Upsert, "r1", 9, json!({}))]).unwrap();
+        assert_eq!((none.seq_before, none.seq_after), (4, 4));
     }
 
     #[test]

@@ -133,6 +133,8 @@ pub async fn push(
     Ok(Json(PushResponse {
         results: batch.results,
         server_time: now_ms(),
+        seq_before: Some(batch.seq_before),
+        seq_after: Some(batch.seq_after),
     }))
 }
 
