@@ -70,7 +70,7 @@ fn stats_and_dump_cli() {
     let fresh = server.stats();
     assert_eq!(
         fresh,
-        json!({"records": {}, "tombstones": 0, "mutations_applied": 0,
+        json!({"records": {}, "tombstones": 0, "mutations_applied": 0, "distinct_applied_ids": 0,
                "mutations_duplicate": 0, "conflicts": 0, "rejected": 0})
     );
     client.push(&[
@@ -248,6 +248,7 @@ fn sigterm_during_a_large_push_applies_all_of_it_or_none() {
     assert_eq!((duplicates, fresh), (applied, 1000 - applied));
     let stats = server.stats();
     assert_eq!(stats["mutations_applied"], 1000, "{stats}");
+    assert_eq!(stats["distinct_applied_ids"], 1000, "nothing applied twice: {stats}");
     assert_eq!(stats["mutations_duplicate"].as_u64().unwrap(), applied, "{stats}");
     assert_eq!(stats["records"]["note"], 1000, "{stats}");
 }
