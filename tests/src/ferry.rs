@@ -93,6 +93,17 @@ impl Ferry {
         Run::from(self.command().args(args).output().expect("run ferry"))
     }
 
+    /// Runs `ferry ARGS` with extra environment for this run only (e.g. a
+    /// clock that was stepped since the last run).
+    pub fn run_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut c = self.command();
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.output().expect("run ferry"))
+    }
+
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
         use std::io::Write;
         let mut child = self

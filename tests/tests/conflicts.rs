@@ -360,3 +360,55 @@ fn every_resolution_names_the_mutation_it_queued() {
     let r = w.a.run(&["resolve", &cid, "--keep", "remote"]);
     assert_ne!(r.code, 0, "a settled conflict cannot be settled again");
 }
+
+const DAY_MS: &str = "86400000";
+const SKEW: &str = "FERRY_TEST_CLOCK_SKEW_MS";
+
+/// The auditor's case: C's clock runs a day ahead and C edits before it ever
+/// reached the server (`init` while it was down). B edits later and syncs.
+/// C's edit must be dated on the server's clock at C's first contact, so the
+/// later edit (B's) wins everywhere.
+#[test]
+fn lww_dates_an_edit_made_before_any_server_contact_by_the_servers_clock() {
+    let mut server = TestServer::start();
+    server.add_user("mentor", "org1", "pw1");
+    server.add_user("coordinator", "org1", "pw2");
+    let url = server.url();
+    server.kill();
+    let c = Ferry::new().with_env(SKEW, DAY_MS);
+    let r = c.run(&["init", "--server", &url]).ok();
+    assert!(r.stdout.contains("not reachable"), "{}", r.stdout);
+    c.put("activity", "x", &json!({"title": "C's early version"}));
+    tick();
+    server.restart();
+    let b = Ferry::new();
+    b.connect(&url, "coordinator", "pw2");
+    b.put("activity", "x", &json!({"title": "B's later version"}));
+    b.sync().ok();
+
+    c.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw1").ok();
+    c.sync().ok();
+    b.sync().ok();
+    let later = Some(json!({"title": "B's later version"}));
+    assert_eq!(c.get("activity", "x"), later, "C's older edit must not win");
+    assert_eq!(b.get("activity", "x"), later);
+    let h = c.history();
+    assert_eq!(h[0]["winner"], "remote", "{h:?}");
+}
+
+/// C synced with a right clock (its saved offset is ~0); then its clock was
+/// stepped a day ahead. Its next edit is stamped with the stale offset; at
+/// the next sync it is re-dated, so B's later edit still wins.
+#[test]
+fn lww_corrects_an_edit_stamped_with_a_stale_offset_after_a_clock_step() {
+    let w = world("lww", Ferry::new(), Ferry::new());
+    let stepped = [(SKEW, DAY_MS)];
+    w.a.run_with_env(&stepped, &["patch", "activity", "x", r#"{"minutes":1}"#]).ok();
+    tick();
+    patch(&w.b, json!({"minutes": 2}));
+    w.b.sync().ok();
+    w.a.run_with_env(&stepped, &["sync"]).ok();
+    w.b.sync().ok();
+    assert_eq!(w.a.get("activity", "x"), expect(json!({"minutes": 2})), "B edited last");
+    assert_eq!(w.b.get("activity", "x"), expect(json!({"minutes": 2})));
+}

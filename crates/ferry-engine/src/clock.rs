@@ -79,6 +79,8 @@ struct Sample {
     offset_ms: i64,
     rtt_ms: i64,
     at: Instant,
+    /// The local wall clock at `at`, to notice a step since.
+    local_ms: i64,
 }
 
 /// Samples kept to choose from.
@@ -88,6 +90,8 @@ const WINDOW: usize = 8;
 const MAX_AGE: Duration = Duration::from_secs(10 * 60);
 /// Rounding of the ms timestamps on both ends.
 const SLACK_MS: i64 = 5;
+/// A wall clock that moved this much more or less than real time was stepped.
+const STEP_MS: i64 = 1000;
 
 #[derive(Debug, Default)]
 struct ClockState {
@@ -141,11 +145,15 @@ impl ServerClock {
         !s.window.is_empty() || s.saved_offset.is_some()
     }
 
-    /// The estimate, if this process observed the server within `max_age`.
+    /// The estimate, if this process observed the server within `max_age`
+    /// and the local wall clock has not been stepped since.
     pub fn fresh_offset(&self, max_age: Duration) -> Option<i64> {
         let s = self.lock();
         let newest = s.window.back()?;
-        (newest.at.elapsed() <= max_age).then(|| s.offset())
+        let elapsed = newest.at.elapsed();
+        let wall_elapsed = local_now_ms() - newest.local_ms;
+        let stepped = (wall_elapsed - elapsed.as_millis() as i64).abs() > STEP_MS;
+        (elapsed <= max_age && !stepped).then(|| s.offset())
     }
 
     /// Feed one observation: the request left at `sent` and its answer's
@@ -163,7 +171,8 @@ impl ServerClock {
         if rtt_ms < 0 {
             return s.offset(); // not a real observation
         }
-        let sample = Sample { offset_ms: server_time - (sent + rtt_ms / 2), rtt_ms, at: now };
+        let mid = sent + rtt_ms / 2;
+        let sample = Sample { offset_ms: server_time - mid, rtt_ms, at: now, local_ms: mid };
         s.window.retain(|old| now.saturating_duration_since(old.at) <= MAX_AGE);
         if let Some(best) = s.best() {
             // Each sample's true offset lies within ± rtt/2 of it. If the two
@@ -192,8 +201,14 @@ mod tests {
         assert_eq!(c.offset_ms(), -86_400_000);
         assert!(c.is_known());
         assert_eq!(c.fresh_offset(Duration::from_secs(60)), None, "a saved offset is not fresh");
-        assert_eq!(c.observe(1000, 1100, 5050), 5050 - 1050);
+        let sent = local_now_ms();
+        assert_eq!(c.observe(sent, sent + 100, sent + 4050), 4000);
         assert_eq!(c.fresh_offset(Duration::from_secs(60)), Some(4000));
+        assert_eq!(c.fresh_offset(Duration::ZERO), None, "older than asked for");
+        // A sample whose wall time is far from now: the clock was stepped since.
+        let stepped = ServerClock::new(None);
+        stepped.observe(sent - 3_600_000, sent - 3_600_000 + 10, sent);
+        assert_eq!(stepped.fresh_offset(Duration::from_secs(60)), None);
         assert!(!ServerClock::new(None).is_known());
     }
 

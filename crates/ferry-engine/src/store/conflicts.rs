@@ -4,7 +4,8 @@ use ferry_protocol::RemoteRecord;
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-use super::{from_json, to_json, Store};
+use super::{from_json, stamps, to_json, Store};
+use crate::clock::monotonic_now;
 use crate::error::{EngineError, Result};
 use crate::model::{ConflictPolicy, ConflictView, Fields, ResolutionEntry, SyncRun};
 
@@ -119,9 +120,17 @@ impl Store {
                 Some(f) => ("upsert", Some(f.clone())),
                 None => ("delete", None),
             };
+            // A user's decision is an edit made now, stamped like any write
+            // (and re-stamped like one); an automatic result carries an edit
+            // time already judged, which must not move.
+            let ev = match s.policy {
+                ConflictPolicy::Manual => Some(stamps::evidence(&tx, now, &monotonic_now())?),
+                _ => None,
+            };
             tx.execute(
-                "INSERT INTO outbox(id, entity, record_id, op, payload, base_version, edited_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO outbox(id, entity, record_id, op, payload, base_version, edited_at,
+                                    stamp_local_at, stamp_domain, stamp_mono_ms, stamp_offset_known)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id.to_string(),
                     s.entity,
@@ -129,7 +138,11 @@ impl Store {
                     op,
                     to_json(&payload),
                     s.remote.version as i64,
-                    s.edited_at
+                    s.edited_at,
+                    ev.map(|e| e.local_at),
+                    ev.map(|e| e.domain),
+                    ev.map(|e| e.mono_ms),
+                    ev.is_none_or(|e| e.offset_known)
                 ],
             )?;
             Some(id)

@@ -105,6 +105,23 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE history ADD COLUMN conflict_id TEXT;
     ALTER TABLE history ADD COLUMN upload_mutation_id TEXT;
     "#,
+    // 3: evidence to re-stamp edits made without a trustworthy server-clock
+    // offset (see store::stamps). A clock domain is a monotonic clock (one
+    // boot, or one process); `check_*` pair one of its readings with the
+    // server's time, from a fresh sample. Rows from before this migration
+    // have no evidence (stamp_local_at NULL) and keep their stamps.
+    r#"
+    CREATE TABLE clock_domains (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        check_mono_ms INTEGER,
+        check_server_ms INTEGER
+    );
+    ALTER TABLE outbox ADD COLUMN stamp_local_at INTEGER;
+    ALTER TABLE outbox ADD COLUMN stamp_domain INTEGER;
+    ALTER TABLE outbox ADD COLUMN stamp_mono_ms INTEGER;
+    ALTER TABLE outbox ADD COLUMN stamp_offset_known INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -10,11 +10,14 @@ mod conflicts;
 mod migrations;
 mod outbox;
 mod records;
+mod server_state;
 mod settings;
+mod stamps;
 
 pub use conflicts::Settle;
 pub use outbox::{BatchItem, OutboxCounts, Settlement};
 pub use records::WriteOp;
+pub use stamps::{RestampInput, RestampOutcome};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

@@ -5,7 +5,9 @@ use ferry_protocol::{limits, validate_entity, validate_record_id, Op, RemoteReco
 use rusqlite::{params, OptionalExtension, Transaction};
 use uuid::Uuid;
 
+use super::stamps::{self, Evidence};
 use super::{apply_op, from_json, to_json, Store};
+use crate::clock::monotonic_now;
 use crate::error::{EngineError, Result};
 use crate::model::{Fields, LocalRecord};
 
@@ -46,7 +48,8 @@ impl Store {
         w.validate()?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let id = write_in(&tx, w, edited_at, now)?;
+        let ev = stamps::evidence(&tx, now, &monotonic_now())?;
+        let id = write_in(&tx, w, edited_at, &ev)?;
         tx.commit()?;
         Ok(id)
     }
@@ -58,8 +61,9 @@ impl Store {
         }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let ev = stamps::evidence(&tx, now, &monotonic_now())?;
         for (i, w) in writes.iter().enumerate() {
-            write_in(&tx, w, edited_at, now).map_err(|e| match e {
+            write_in(&tx, w, edited_at, &ev).map_err(|e| match e {
                 EngineError::Invalid(m) | EngineError::NotFound(m) => {
                     EngineError::Invalid(format!("item {}: {m}", i + 1))
                 }
@@ -78,13 +82,14 @@ impl Store {
     {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let ev = stamps::evidence(&tx, now, &monotonic_now())?;
         let mut n = 0;
         for w in writes {
             let w = w?;
             n += 1;
             let label = |m: String| EngineError::Invalid(format!("item {n}: {m}"));
             w.validate().map_err(|e| label(e.to_string()))?;
-            write_in(&tx, &w, edited_at, now).map_err(|e| match e {
+            write_in(&tx, &w, edited_at, &ev).map_err(|e| match e {
                 EngineError::Invalid(m) | EngineError::NotFound(m) => label(m),
                 other => other,
             })?;
@@ -209,7 +214,8 @@ impl Store {
     }
 }
 
-pub(super) fn write_in(tx: &Transaction, w: &WriteOp, edited_at: i64, now: i64) -> Result<Uuid> {
+pub(super) fn write_in(tx: &Transaction, w: &WriteOp, edited_at: i64, ev: &Evidence) -> Result<Uuid> {
+    let now = ev.local_at;
     let current: Option<(Option<String>, bool, i64)> = tx
         .prepare_cached("SELECT data, deleted, version FROM records WHERE entity = ?1 AND id = ?2")?
         .query_row(params![w.entity, w.record_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -238,8 +244,9 @@ pub(super) fn write_in(tx: &Transaction, w: &WriteOp, edited_at: i64, now: i64) 
     // server's id indexes append instead of inserting at random.
     let id = Uuid::now_v7();
     tx.prepare_cached(
-        "INSERT INTO outbox(id, entity, record_id, op, payload, base_version, edited_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox(id, entity, record_id, op, payload, base_version, edited_at,
+                            stamp_local_at, stamp_domain, stamp_mono_ms, stamp_offset_known)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         id.to_string(),
@@ -248,7 +255,11 @@ pub(super) fn write_in(tx: &Transaction, w: &WriteOp, edited_at: i64, now: i64) 
         w.op.as_str(),
         to_json(&w.payload),
         version,
-        edited_at
+        edited_at,
+        ev.local_at,
+        ev.domain,
+        ev.mono_ms,
+        ev.offset_known
     ])?;
     Ok(id)
 }

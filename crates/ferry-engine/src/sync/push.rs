@@ -1,21 +1,32 @@
 //! Push: stream the outbox to the server in bounded batches.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferry_protocol::{limits, Outcome, PushRequest};
 
-use crate::clock::local_now_ms;
+use crate::clock::{local_now_ms, monotonic_now};
 use crate::error::{EngineError, Result};
 use crate::model::{EngineEvent, SyncReport};
 use crate::state::{Inner, Link};
-use crate::store::{BatchItem, Settlement};
+use crate::store::{BatchItem, RestampInput, Settlement};
 use crate::transport::TransportError;
+
+/// A sample of the server's clock this recent (from this process, with no
+/// wall-clock step since) dates edits well enough.
+const FRESH_SAMPLE: Duration = Duration::from_secs(10 * 60);
 
 impl Inner {
     pub(super) async fn push_all(self: &Arc<Self>, link: &Link, report: &mut SyncReport) -> Result<()> {
         let mut after = 0i64;
         let mut max_count = self.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
         let max_bytes = self.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
+        if let Err(e) = self.restamp_queued(link).await {
+            // The server was asked for its time and did not answer: that is
+            // this batch's attempt failing, as far as the user can tell.
+            self.note_failed_attempt(&self.store.next_batch(after, max_count, max_bytes)?, &e)?;
+            return Err(e);
+        }
         loop {
             let batch = self.store.next_batch(after, max_count, max_bytes)?;
             let Some(last) = batch.last() else { return Ok(()) };
@@ -54,16 +65,54 @@ impl Inner {
                     after = last_seq;
                 }
                 Err(e) => {
-                    if let EngineError::Transport(t) = &e {
-                        let seqs: Vec<i64> = batch.iter().map(|b| b.seq).collect();
-                        let next = self.run_state().next_retry_at.unwrap_or_else(local_now_ms);
-                        self.store.note_attempt_failed(&seqs, &t.to_string(), next)?;
-                    }
+                    self.note_failed_attempt(&batch, &e)?;
                     return Err(e);
                 }
             }
             self.publish();
         }
+    }
+
+    /// Counts a transient failure against the mutations that were (or were
+    /// about to be) sent.
+    fn note_failed_attempt(&self, batch: &[BatchItem], e: &EngineError) -> Result<()> {
+        if let EngineError::Transport(t) = e {
+            let seqs: Vec<i64> = batch.iter().map(|b| b.seq).collect();
+            let next = self.run_state().next_retry_at.unwrap_or_else(local_now_ms);
+            self.store.note_attempt_failed(&seqs, &t.to_string(), next)?;
+        }
+        Ok(())
+    }
+
+    /// Before anything is sent: edits stamped without a trustworthy offset
+    /// get their time on the server's clock (see `store::stamps`), asking the
+    /// server for its time first when the evidence at hand is not enough.
+    async fn restamp_queued(&self, link: &Link) -> Result<()> {
+        let input = || RestampInput {
+            mono: monotonic_now(),
+            local_now: local_now_ms(),
+            fresh_offset: self.clock.fresh_offset(FRESH_SAMPLE),
+        };
+        if !self.store.restamp(&input())?.needs_fresh_sample {
+            return Ok(());
+        }
+        let sent = local_now_ms();
+        let started = std::time::Instant::now();
+        let health = link.transport.health(&self.clock).await?;
+        if self.clock.fresh_offset(FRESH_SAMPLE).is_none() {
+            // No time header (a server that only puts its time in the body):
+            // the body's time is a coarser sample, but a sample.
+            self.clock.observe(sent, sent + started.elapsed().as_millis() as i64, health.server_time);
+        }
+        if self.store.restamp(&input())?.needs_fresh_sample {
+            // The answer carried no usable time: sending now would upload
+            // edits dated by a raw local clock.
+            return Err(TransportError::BadResponse(
+                "the server's answer carried no usable time, needed to date queued edits".into(),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     async fn settle(
