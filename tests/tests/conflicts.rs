@@ -412,3 +412,17 @@ fn lww_corrects_an_edit_stamped_with_a_stale_offset_after_a_clock_step() {
     assert_eq!(w.a.get("activity", "x"), expect(json!({"minutes": 2})), "B edited last");
     assert_eq!(w.b.get("activity", "x"), expect(json!({"minutes": 2})));
 }
+
+/// Merge judges a field both sides changed by when each side changed *that
+/// field*: A's later edit of another field must not make A's older title
+/// look newer than B's.
+#[test]
+fn merge_judges_each_field_by_the_last_local_edit_of_that_field() {
+    let w = world("merge", Ferry::new(), Ferry::new());
+    patch(&w.a, json!({"title": "A's title"})); // 1st
+    patch(&w.b, json!({"title": "B's title"})); // 2nd
+    w.b.sync().ok();
+    patch(&w.a, json!({"note": "A's note"})); // 3rd
+    w.a.sync().ok();
+    assert_eq!(w.converge(), expect(json!({"title": "B's title", "note": "A's note"})));
+}

@@ -2,7 +2,7 @@
 //! building the record a user picked field by field. Pure functions: the
 //! engine feeds them the base, local and remote values and stores the result.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -13,7 +13,24 @@ use crate::model::{ConflictPolicy, Fields, Resolution, Side};
 #[derive(Debug, Clone, Copy)]
 pub struct Version<'a> {
     pub value: Option<&'a Fields>,
+    /// The side's latest edit.
     pub edited_at: i64,
+    /// Per field, when it was last edited, where that is known and differs
+    /// from `edited_at` (the local side: the latest queued mutation that
+    /// touched the field). Merge judges fields both sides changed by these.
+    pub field_edited_at: Option<&'a BTreeMap<String, i64>>,
+}
+
+impl<'a> Version<'a> {
+    /// A side known only as a whole: every field edited at `edited_at`.
+    pub fn whole(value: Option<&'a Fields>, edited_at: i64) -> Self {
+        Version { value, edited_at, field_edited_at: None }
+    }
+
+    /// When `field` was last edited on this side.
+    pub fn field_time(&self, field: &str) -> i64 {
+        self.field_edited_at.and_then(|m| m.get(field)).copied().unwrap_or(self.edited_at)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +87,7 @@ pub fn decide(
         }
         ConflictPolicy::Merge => match (local.value, remote.value) {
             (Some(l), Some(r)) => {
-                let merged = merge3(base, l, r, local_is_later(local, remote));
+                let merged = merge3_by(base, l, r, |k| local.field_time(k) > remote.field_time(k));
                 let reason =
                     "three-way merge of fields; fields changed on both sides went to the later edit".to_string();
                 if &merged == r {
@@ -97,6 +114,12 @@ pub fn decide(
 /// that side's value; a field changed on both sides to different values takes
 /// the later edit's (`local_later`). An absent field is a value too (removed).
 pub fn merge3(base: Option<&Fields>, local: &Fields, remote: &Fields, local_later: bool) -> Fields {
+    merge3_by(base, local, remote, |_| local_later)
+}
+
+/// [`merge3`] with the tie-break per field: `local_later(field)` says whether
+/// the local side's edit of that field was made later.
+pub fn merge3_by(base: Option<&Fields>, local: &Fields, remote: &Fields, local_later: impl Fn(&str) -> bool) -> Fields {
     let empty = Fields::new();
     let base = base.unwrap_or(&empty);
     let keys: BTreeSet<&String> = base.keys().chain(local.keys()).chain(remote.keys()).collect();
@@ -107,7 +130,7 @@ pub fn merge3(base: Option<&Fields>, local: &Fields, remote: &Fields, local_late
             l
         } else if l == b {
             r
-        } else if r == b || local_later {
+        } else if r == b || local_later(k) {
             // Only local changed it, or both did and local was later.
             l
         } else {
@@ -232,12 +255,7 @@ mod tests {
     fn lww_ties_go_to_server() {
         let l = f(json!({"x": 1}));
         let r = f(json!({"x": 2}));
-        let (d, _) = decide(
-            ConflictPolicy::Lww,
-            None,
-            Version { value: Some(&l), edited_at: 10 },
-            Version { value: Some(&r), edited_at: 10 },
-        );
+        let (d, _) = decide(ConflictPolicy::Lww, None, Version::whole(Some(&l), 10), Version::whole(Some(&r), 10));
         assert_eq!(d, Decision::Remote);
     }
 
@@ -293,8 +311,8 @@ mod tests {
         fn decisions_match_model(l in small_map(), r in small_map(), lt in 0i64..5, rt in 0i64..5, ldel in any::<bool>(), rdel in any::<bool>()) {
             let lv = if ldel { None } else { Some(&l) };
             let rv = if rdel { None } else { Some(&r) };
-            let local = Version { value: lv, edited_at: lt };
-            let remote = Version { value: rv, edited_at: rt };
+            let local = Version::whole(lv, lt);
+            let remote = Version::whole(rv, rt);
             prop_assert_eq!(decide(ConflictPolicy::ServerWins, None, local, remote).0, Decision::Remote);
             prop_assert_eq!(decide(ConflictPolicy::ClientWins, None, local, remote).0, Decision::Local);
             prop_assert_eq!(decide(ConflictPolicy::Manual, None, local, remote).0, Decision::Park);

@@ -15,7 +15,7 @@ mod settings;
 mod stamps;
 
 pub use conflicts::Settle;
-pub use outbox::{BatchItem, OutboxCounts, Settlement};
+pub use outbox::{BatchItem, LocalEditTimes, OutboxCounts, Settlement};
 pub use records::WriteOp;
 pub use stamps::{RestampInput, RestampOutcome};
 

@@ -18,6 +18,27 @@ pub struct OutboxCounts {
     pub conflict: u64,
 }
 
+/// When queued local mutations of one record were made (server clock, ms).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalEditTimes {
+    /// The latest of them.
+    pub latest: Option<i64>,
+    /// The latest upsert or delete (they touch every field).
+    pub whole_record: Option<i64>,
+    /// Per field, the latest patch that named it.
+    pub fields: std::collections::BTreeMap<String, i64>,
+}
+
+impl LocalEditTimes {
+    /// When `field` was last touched locally, if it was.
+    pub fn field(&self, field: &str) -> Option<i64> {
+        match (self.whole_record, self.fields.get(field).copied()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// A mutation ready to send, with the base version computed at send time.
 #[derive(Debug, Clone)]
 pub struct BatchItem {
@@ -274,13 +295,29 @@ impl Store {
             .optional()?)
     }
 
-    /// Latest local edit time among a record's queued mutations.
-    pub fn local_edited_at(&self, entity: &str, record_id: &str) -> Result<Option<i64>> {
-        Ok(self.conn().query_row(
-            "SELECT max(edited_at) FROM outbox WHERE entity = ?1 AND record_id = ?2",
-            params![entity, record_id],
-            |r| r.get(0),
-        )?)
+    /// When the record's queued local mutations last touched each field: an
+    /// upsert or delete touches every field, a patch the fields it names.
+    pub fn local_edit_times(&self, entity: &str, record_id: &str) -> Result<LocalEditTimes> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT op, payload, edited_at FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![entity, record_id])?;
+        let mut times = LocalEditTimes::default();
+        while let Some(r) = rows.next()? {
+            let op: String = r.get(0)?;
+            let at: i64 = r.get(2)?;
+            times.latest = Some(times.latest.map_or(at, |t| t.max(at)));
+            if op.parse::<Op>().unwrap_or(Op::Upsert) == Op::Patch {
+                for field in from_json(r.get(1)?).unwrap_or_default().keys() {
+                    let t = times.fields.entry(field.clone()).or_insert(at);
+                    *t = (*t).max(at);
+                }
+            } else {
+                times.whole_record = Some(times.whole_record.map_or(at, |t| t.max(at)));
+            }
+        }
+        Ok(times)
     }
 
     /// Local value of a record: (data or None if deleted/absent, exists).
@@ -368,6 +405,26 @@ mod tests {
         assert_eq!(failed[0].last_error.as_deref(), Some("bad"));
         s.retry(&failed[0].mutation_id).unwrap();
         assert_eq!(s.next_batch(0, 10, 1 << 20).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn local_edit_times_are_per_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        let w = |op, v: serde_json::Value, at| {
+            let w = WriteOp { entity: "a".into(), record_id: "r".into(), op, payload: v.as_object().cloned() };
+            s.write(&w, at, at).unwrap();
+        };
+        assert_eq!(s.local_edit_times("a", "r").unwrap(), LocalEditTimes::default());
+        w(Op::Upsert, json!({"a": 1, "b": 1}), 10);
+        w(Op::Patch, json!({"b": 2}), 30);
+        w(Op::Patch, json!({"c": null}), 20);
+        let t = s.local_edit_times("a", "r").unwrap();
+        assert_eq!(t.latest, Some(30));
+        assert_eq!((t.field("a"), t.field("b"), t.field("c"), t.field("z")), (Some(10), Some(30), Some(20), Some(10)));
+        w(Op::Upsert, json!({"a": 3}), 25);
+        let t = s.local_edit_times("a", "r").unwrap();
+        assert_eq!((t.field("a"), t.field("b"), t.field("c")), (Some(25), Some(30), Some(25)));
     }
 
     #[test]

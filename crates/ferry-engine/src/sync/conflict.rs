@@ -1,5 +1,6 @@
 //! Settling a conflict the server reported, by the entity's policy.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ferry_protocol::RemoteRecord;
@@ -18,13 +19,24 @@ impl Inner {
         let policy = self.policy(&m.entity)?;
         let base = self.store.shadow(&m.entity, &m.record_id)?.and_then(|(_, data, _)| data);
         let local = self.store.local_value(&m.entity, &m.record_id)?;
-        let local_edited_at = self.store.local_edited_at(&m.entity, &m.record_id)?.unwrap_or(m.edited_at);
+        let times = self.store.local_edit_times(&m.entity, &m.record_id)?;
+        let local_edited_at = times.latest.unwrap_or(m.edited_at);
         let remote_value = if remote.deleted { None } else { remote.data.clone() };
+        // Per field, the latest queued local mutation that touched it: a
+        // later patch of another field must not make an older edit of this
+        // one look new. (The server's side is known only as a whole.)
+        let fields: BTreeSet<&String> = [base.as_ref(), local.as_ref(), remote_value.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|f| f.keys())
+            .collect();
+        let local_field_times: BTreeMap<String, i64> =
+            fields.into_iter().filter_map(|k| times.field(k).map(|t| (k.clone(), t))).collect();
         let (decision, reason) = resolve::decide(
             policy,
             base.as_ref(),
-            Version { value: local.as_ref(), edited_at: local_edited_at },
-            Version { value: remote_value.as_ref(), edited_at: remote.edited_at },
+            Version { value: local.as_ref(), edited_at: local_edited_at, field_edited_at: Some(&local_field_times) },
+            Version::whole(remote_value.as_ref(), remote.edited_at),
         );
         tracing::info!(entity = %m.entity, record = %m.record_id, policy = policy.as_str(), winner = decision.winner(), "conflict");
         let (result, edited_at, restorable) = match &decision {
