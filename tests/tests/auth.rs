@@ -33,23 +33,6 @@ fn sync_keeps_working_across_many_access_token_expiries() {
 }
 
 #[test]
-fn daemon_rides_through_expiries_and_a_401_without_a_new_login() {
-    let server = TestServer::start_with(&["--access-token-ttl", "2"]);
-    server.add_user("mentor", "org1", "pw");
-    let mut a = Ferry::new();
-    a.connect(&server.url(), "mentor", "pw");
-    a.start_daemon(&[("FERRY_PULL_INTERVAL_SECS", "1")]);
-    for i in 0..4 {
-        a.put("activity", &format!("d{i}"), &json!({"i": i}));
-        std::thread::sleep(Duration::from_millis(2500));
-    }
-    a.stop_daemon();
-    a.sync().ok();
-    assert_eq!(server.stats()["mutations_applied"], 4);
-    assert_ne!(a.status()["state"], "needs-sign-in");
-}
-
-#[test]
 fn reused_refresh_token_means_sign_in_again_with_the_queue_intact() {
     let server = TestServer::start_with(&["--access-token-ttl", "2"]);
     server.add_user("mentor", "org1", "pw");
@@ -109,11 +92,9 @@ fn a_lost_refresh_answer_costs_no_sign_in() {
     });
     std::thread::sleep(Duration::from_millis(2500)); // the access token expired
     a.put("activity", "lost1", &json!({"n": 1}));
-    let first = a.sync();
-    if first.code != 0 {
-        assert_eq!(first.code, 5, "a lost answer is a network failure: {}", first.stderr);
-        a.sync().ok();
-    }
+    // The client retries the refresh at once with the same token, and the
+    // server accepts it within its grace window: this one sync succeeds.
+    a.sync().ok();
     let s = a.status();
     assert_eq!(s["state"], "idle", "{s}");
     assert_eq!(s["pending"], 0);

@@ -1,44 +1,68 @@
-//! Advisory locks on files in the data dir, for the things one process at a
-//! time must do (refresh the sign-in, run a sync cycle, run the loop). The
-//! lock is released when the value is dropped, or by the OS if the process
-//! dies.
+//! Advisory locks on files, for the things one process at a time must do
+//! (renew an account's sign-in, run a sync cycle, run the loop). The lock is
+//! released when the value is dropped, or by the OS if the process dies.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
-pub(crate) struct FileLock(Option<File>);
+pub(crate) struct FileLock(File);
 
 fn open(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     OpenOptions::new().create(true).truncate(false).write(true).open(path)
 }
 
 impl FileLock {
-    /// Waits for the lock (on a blocking thread). If the file cannot be
-    /// opened or locked at all, carries on unlocked: the lock avoids wasted
-    /// work, correctness never depends on it.
-    pub async fn acquire(path: PathBuf) -> FileLock {
-        let file = tokio::task::spawn_blocking(move || {
-            let f = open(&path).ok()?;
-            f.lock().ok()?;
-            Some(f)
+    /// Waits for the lock (on a blocking thread). An error means the lock
+    /// could not be taken at all (no such directory, no permission, a file
+    /// system without locks); the caller decides whether it can do without.
+    pub async fn acquire(path: PathBuf) -> std::io::Result<FileLock> {
+        tokio::task::spawn_blocking(move || {
+            let f = open(&path)?;
+            f.lock()?;
+            Ok(FileLock(f))
         })
         .await
-        .ok()
-        .flatten();
-        FileLock(file)
+        .map_err(std::io::Error::other)?
     }
 
-    /// Takes the lock now, or says that another process holds it.
+    /// Takes the lock now, or says (`None`) that another process holds it.
     pub fn try_acquire(path: &Path) -> std::io::Result<Option<FileLock>> {
         let f = open(path)?;
-        Ok(f.try_lock().is_ok().then_some(FileLock(Some(f))))
+        match f.try_lock() {
+            Ok(()) => Ok(Some(FileLock(f))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
     }
 }
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        if let Some(f) = &self.0 {
-            let _ = f.unlock();
-        }
+        let _ = self.0.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_and_errors_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/a.lock");
+        let held = FileLock::acquire(path.clone()).await.unwrap();
+        assert!(FileLock::try_acquire(&path).unwrap().is_none(), "held elsewhere");
+        drop(held);
+        assert!(FileLock::try_acquire(&path).unwrap().is_some());
+
+        // A path that cannot be a lock file is an error, never a silent
+        // "locked".
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"").unwrap();
+        assert!(FileLock::acquire(blocker.join("under-a-file.lock")).await.is_err());
+        assert!(FileLock::try_acquire(&blocker.join("under-a-file.lock")).is_err());
     }
 }

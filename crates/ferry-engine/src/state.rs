@@ -177,11 +177,7 @@ impl Inner {
         }
         let link = Arc::new(Link {
             transport: Transport::new(&server),
-            session: Session::new(
-                &self.config.token_store,
-                &Session::account(&user, &server),
-                self.config.data_dir.join("auth.lock"),
-            ),
+            session: Session::new(&self.config.token_store, &user, &server),
             server,
             user,
         });
@@ -234,12 +230,17 @@ impl Inner {
             other => EngineError::Transport(other),
         })?;
         self.save_clock()?;
-        let session = Session::new(
-            &self.config.token_store,
-            &Session::account(user, &server),
-            self.config.data_dir.join("auth.lock"),
-        );
-        session.save_login(&tokens).map_err(|e| EngineError::TokenStore(e.to_string()))?;
+        let session = Session::new(&self.config.token_store, user, &server);
+        if let Err(e) = session.save_login(&tokens) {
+            // A sign-in that cannot be kept is of no use; do not leave it
+            // valid on the server either.
+            let revoked = transport.logout(&tokens.refresh_token, &self.clock).await.is_ok();
+            return Err(EngineError::TokenStore(format!(
+                "{e}. The server accepted the password, but the sign-in could not be kept here, so it {}; \
+                 fix the token store as above and run `ferry login` again",
+                if revoked { "was revoked again" } else { "will expire on its own" }
+            )));
+        }
         self.store.set_setting("user", user)?;
         self.store.set_setting("org", &tokens.org)?;
         self.store.remove_setting("needs_sign_in")?;

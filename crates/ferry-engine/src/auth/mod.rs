@@ -1,14 +1,18 @@
 //! Signing in and staying signed in: the session holds the tokens, refreshes
 //! the access token before it expires (and once after a 401), and makes sure
-//! only one refresh runs at a time — across tasks and across processes (the
-//! CLI and the daemon share one refresh token, and a rotated refresh token
-//! used twice revokes the whole family).
+//! only one refresh of an account runs at a time — across tasks and, through
+//! a lock file keyed on the account, across processes (the CLI, the daemon
+//! and the app share one refresh token, whatever their data dirs, and a
+//! rotated refresh token used twice revokes the whole family).
 
+mod lock;
 mod store;
 
 pub use store::{TokenStore, TokenStoreChoice, Tokens};
 
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use ferry_protocol::TokenResponse;
 
@@ -29,18 +33,28 @@ pub enum AuthError {
 
 pub struct Session {
     store: Box<dyn TokenStore>,
-    cached: std::sync::Mutex<Option<Tokens>>,
+    cached: Mutex<Option<Tokens>>,
+    /// `cached` holds renewed tokens the store refused to save: they are
+    /// the only valid ones, so they win over the store until saved.
+    unsaved: AtomicBool,
+    /// The refresh token the server last refused, to tell a sign-in made
+    /// meanwhile (another process) from the refused one.
+    refused: Mutex<Option<String>>,
     refreshing: tokio::sync::Mutex<()>,
-    lock_path: PathBuf,
+    lock: lock::AccountLock,
 }
 
 impl Session {
-    pub fn new(choice: &TokenStoreChoice, account: &str, lock_path: PathBuf) -> Session {
+    /// The session of `user` on `server`, with tokens in `choice`.
+    pub fn new(choice: &TokenStoreChoice, user: &str, server: &str) -> Session {
+        let account = Self::account(user, server);
         Session {
-            store: store::open(choice, account),
+            store: store::open(choice, &account),
             cached: Default::default(),
+            unsaved: AtomicBool::new(false),
+            refused: Default::default(),
             refreshing: Default::default(),
-            lock_path,
+            lock: lock::AccountLock::new(choice, &account),
         }
     }
 
@@ -52,7 +66,8 @@ impl Session {
     pub fn save_login(&self, t: &TokenResponse) -> Result<(), AuthError> {
         let tokens = tokens_from(t);
         self.store.save(&tokens).map_err(AuthError::Store)?;
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens);
+        *self.cached() = Some(tokens);
+        self.unsaved.store(false, Ordering::SeqCst);
         Ok(())
     }
 
@@ -63,23 +78,62 @@ impl Session {
     /// Forgets the tokens here; returns the refresh token so the caller can
     /// revoke it on the server.
     pub fn clear(&self) -> Result<Option<String>, AuthError> {
-        let old = self.store.load().ok().flatten().map(|t| t.refresh_token);
+        let newest =
+            if self.unsaved.load(Ordering::SeqCst) { self.cached().clone() } else { self.store.load().ok().flatten() };
         self.store.clear().map_err(AuthError::Store)?;
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(old)
+        *self.cached() = None;
+        self.unsaved.store(false, Ordering::SeqCst);
+        Ok(newest.map(|t| t.refresh_token))
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, Option<Tokens>> {
+        self.cached.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn load(&self) -> Result<Option<Tokens>, AuthError> {
-        if let Some(t) = self.cached.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        if let Some(t) = self.cached().clone() {
             return Ok(Some(t));
         }
         let t = self.store.load().map_err(AuthError::Store)?;
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = t.clone();
+        *self.cached() = t.clone();
         Ok(t)
+    }
+
+    /// Tries again to save renewed tokens the store refused earlier.
+    fn retry_unsaved(&self) {
+        if !self.unsaved.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(tokens) = self.cached().clone() else { return };
+        match self.store.save(&tokens) {
+            Ok(()) => {
+                self.unsaved.store(false, Ordering::SeqCst);
+                tracing::info!("the renewed sign-in is saved now");
+            }
+            Err(e) => tracing::warn!(error = %e, "still cannot save the renewed sign-in; keeping it in memory"),
+        }
+    }
+
+    /// Whether the store holds a sign-in other than the one the server last
+    /// refused (someone signed in again meanwhile, e.g. `ferry login` in
+    /// another process). If so, it is used from now on.
+    pub fn signed_in_again(&self) -> bool {
+        let Some(refused) = self.refused.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return false;
+        };
+        match self.store.load() {
+            Ok(Some(t)) if t.refresh_token != refused => {
+                *self.cached() = Some(t);
+                self.unsaved.store(false, Ordering::SeqCst);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A valid access token, refreshed first if it is about to expire.
     pub async fn access_token(&self, transport: &Transport, clock: &ServerClock) -> Result<String, AuthError> {
+        self.retry_unsaved();
         let t = self.load()?.ok_or(AuthError::NotSignedIn)?;
         if fresh(&t, clock.now_ms()) {
             return Ok(t.access_token);
@@ -91,32 +145,66 @@ impl Session {
     /// about to expire. Concurrent callers share one refresh.
     pub async fn refresh(&self, transport: &Transport, clock: &ServerClock, stale: &str) -> Result<String, AuthError> {
         let _one_task = self.refreshing.lock().await;
-        let _one_process = crate::filelock::FileLock::acquire(self.lock_path.clone()).await;
+        // Two processes refreshing one account at once would each send the
+        // same refresh token; refuse rather than risk it.
+        let _one_process = self.lock.acquire().await.map_err(AuthError::Store)?;
+        self.retry_unsaved();
         // Another task or process may have refreshed while we waited: the
-        // store is the source of truth.
-        let current = self.store.load().map_err(AuthError::Store)?.ok_or(AuthError::NotSignedIn)?;
+        // store is the source of truth (unless it refused our last save).
+        let current = if self.unsaved.load(Ordering::SeqCst) {
+            self.cached().clone()
+        } else {
+            self.store.load().map_err(AuthError::Store)?
+        }
+        .ok_or(AuthError::NotSignedIn)?;
         if current.access_token != stale && fresh(&current, clock.now_ms()) {
-            *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(current.clone());
+            *self.cached() = Some(current.clone());
             return Ok(current.access_token);
         }
         if current.refresh_expires_at <= clock.now_ms() {
+            self.note_refused(&current);
             return Err(AuthError::NeedsSignIn("the sign-in expired after a long time offline".into()));
         }
-        match transport.refresh(&current.refresh_token, clock).await {
+        // A lost answer is retried at once with the same token: the server
+        // accepts that within its grace window, and a CLI run would
+        // otherwise give up before it could.
+        let mut answer = transport.refresh(&current.refresh_token, clock).await;
+        if matches!(&answer, Err(e) if e.is_transient()) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            answer = transport.refresh(&current.refresh_token, clock).await;
+        }
+        match answer {
             Ok(resp) => {
                 let tokens = tokens_from(&resp);
+                *self.cached() = Some(tokens.clone());
                 // Save the rotated refresh token before anything uses the new
-                // access token: losing it would mean signing in again.
-                self.store.save(&tokens).map_err(AuthError::Store)?;
-                *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.clone());
+                // access token. If the store refuses, the tokens stay in
+                // memory (the old refresh token is spent) and the save is
+                // retried on every use until it works.
+                match self.store.save(&tokens) {
+                    Ok(()) => self.unsaved.store(false, Ordering::SeqCst),
+                    Err(e) => {
+                        self.unsaved.store(true, Ordering::SeqCst);
+                        tracing::error!(
+                            error = %e,
+                            "cannot save the renewed sign-in; keeping it in memory and retrying. \
+                             If Ferry stops before it is saved, you will have to sign in again"
+                        );
+                    }
+                }
                 tracing::debug!("access token refreshed");
                 Ok(tokens.access_token)
             }
             Err(TransportError::Auth { message, .. }) => {
+                self.note_refused(&current);
                 Err(AuthError::NeedsSignIn(format!("the server refused to renew the sign-in: {message}")))
             }
             Err(e) => Err(AuthError::Transport(e)),
         }
+    }
+
+    fn note_refused(&self, t: &Tokens) {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.refresh_token.clone());
     }
 }
 

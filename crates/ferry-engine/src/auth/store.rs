@@ -47,7 +47,7 @@ pub trait TokenStore: Send + Sync {
 
 pub fn open(choice: &TokenStoreChoice, account: &str) -> Box<dyn TokenStore> {
     match choice {
-        TokenStoreChoice::Keyring => Box::new(KeyringStore { account: account.to_string() }),
+        TokenStoreChoice::Keyring => Box::new(KeyringStore::new(account)),
         TokenStoreChoice::File(p) => Box::new(FileStore { path: p.clone(), account: account.to_string() }),
         TokenStoreChoice::Memory => Box::new(MemoryStore { account: account.to_string() }),
     }
@@ -55,13 +55,19 @@ pub fn open(choice: &TokenStoreChoice, account: &str) -> Box<dyn TokenStore> {
 
 const KEYRING_SERVICE: &str = "ferry";
 
+/// One keyring entry, opened once and kept: every load and save of the
+/// session goes through the same handle.
 pub struct KeyringStore {
-    account: String,
+    entry: Result<keyring::Entry, String>,
 }
 
 impl KeyringStore {
-    fn entry(&self) -> Result<keyring::Entry, String> {
-        keyring::Entry::new(KEYRING_SERVICE, &self.account).map_err(keyring_hint)
+    pub fn new(account: &str) -> KeyringStore {
+        KeyringStore { entry: keyring::Entry::new(KEYRING_SERVICE, account).map_err(keyring_hint) }
+    }
+
+    fn entry(&self) -> Result<&keyring::Entry, String> {
+        self.entry.as_ref().map_err(Clone::clone)
     }
 }
 
@@ -116,6 +122,24 @@ impl FileStore {
         }
     }
 
+    /// Runs a read-modify-write of the file under a lock: processes of
+    /// different accounts sharing the file must not lose each other's
+    /// update.
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .and_then(|l| l.lock().map(|()| l))
+            .map_err(|e| format!("cannot lock the token file ({}): {e}", PathBuf::from(&lock_path).display()))?;
+        let result = f();
+        let _ = lock.unlock();
+        result
+    }
+
     fn write_all(&self, all: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
         let tmp = self.path.with_extension("tmp");
         let err = |e: std::io::Error| format!("token file {}: {e}", self.path.display());
@@ -141,16 +165,21 @@ impl TokenStore for FileStore {
         Ok(all.get(&self.account).and_then(|v| serde_json::from_value(v.clone()).ok()))
     }
     fn save(&self, tokens: &Tokens) -> Result<(), String> {
-        let mut all = self.read_all()?;
-        all.insert(self.account.clone(), serde_json::to_value(tokens).map_err(|e| e.to_string())?);
-        self.write_all(&all)
+        let value = serde_json::to_value(tokens).map_err(|e| e.to_string())?;
+        self.locked(|| {
+            let mut all = self.read_all()?;
+            all.insert(self.account.clone(), value);
+            self.write_all(&all)
+        })
     }
     fn clear(&self) -> Result<(), String> {
-        let mut all = self.read_all()?;
-        if all.remove(&self.account).is_some() {
-            self.write_all(&all)?;
-        }
-        Ok(())
+        self.locked(|| {
+            let mut all = self.read_all()?;
+            if all.remove(&self.account).is_some() {
+                self.write_all(&all)?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -198,13 +227,43 @@ mod tests {
     #[test]
     fn keyring_store_with_mock_backend() {
         keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
-        // The mock keeps nothing between Entry values, so only check the
-        // round trip of errors and absence here; the real Secret Service is
-        // exercised end to end.
-        let s = KeyringStore { account: "u@http://x".into() };
+        // The mock keeps a secret in its Entry value only; the store holds
+        // one Entry, so this is a real round trip (the real Secret Service
+        // is exercised end to end).
+        let s = KeyringStore::new("u@http://x");
         assert_eq!(s.load().unwrap(), None);
         s.save(&t()).unwrap();
+        assert_eq!(s.load().unwrap(), Some(t()));
+        let rotated = Tokens { refresh_token: "R2".into(), ..t() };
+        s.save(&rotated).unwrap();
+        assert_eq!(s.load().unwrap(), Some(rotated));
         s.clear().unwrap();
+        assert_eq!(s.load().unwrap(), None);
+        s.clear().unwrap(); // clearing twice is fine
+    }
+
+    #[test]
+    fn file_store_keeps_every_account_under_concurrent_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let s = FileStore { path, account: format!("user{i}@x") };
+                    for n in 0..20 {
+                        s.save(&Tokens { refresh_token: format!("{i}-{n}"), ..t() }).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        for i in 0..8 {
+            let s = FileStore { path: path.clone(), account: format!("user{i}@x") };
+            assert_eq!(s.load().unwrap().map(|t| t.refresh_token), Some(format!("{i}-19")), "user{i} lost");
+        }
     }
 
     #[test]

@@ -28,7 +28,11 @@ impl Inner {
         // Across processes too: a `ferry sync` and a running daemon never
         // push the same batch at once (safe, ids are idempotency keys, but
         // wasteful and confusing in the queue view).
-        let _one_process = crate::filelock::FileLock::acquire(self.config.data_dir.join("sync.lock")).await;
+        // Only to avoid wasted work: without the lock, carry on.
+        let _one_process = crate::filelock::FileLock::acquire(self.config.data_dir.join("sync.lock"))
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "cannot take the sync lock; syncing without it"))
+            .ok();
         let link = self.link()?;
         if let Some(reason) = self.run_state().needs_sign_in.clone() {
             return Err(EngineError::NeedsSignIn(reason));
@@ -123,6 +127,7 @@ impl Inner {
         let token = link.session.access_token(&link.transport, &self.clock).await.map_err(|e| self.auth_error(e))?;
         match f(token.clone()).await {
             Err(TransportError::Auth { .. }) => {
+                tracing::info!("the server refused the access token; renewing the sign-in once");
                 let fresh =
                     link.session.refresh(&link.transport, &self.clock, &token).await.map_err(|e| self.auth_error(e))?;
                 match f(fresh).await {
