@@ -13,7 +13,7 @@ use crate::error::{EngineError, Result};
 use crate::model::*;
 use crate::resolve;
 use crate::store::Store;
-use crate::transport::Transport;
+use crate::transport::{Transport, TransportError};
 use crate::EngineConfig;
 
 /// What the loop knows that the database does not.
@@ -128,12 +128,32 @@ impl Inner {
     /// After any local change: tell the loop (here and in other processes)
     /// and refresh the status.
     pub fn local_write_done(&self) {
-        let signal = self.config.data_dir.join(SIGNAL_FILE);
-        if let Err(e) = std::fs::write(&signal, b"1") {
-            tracing::warn!(error = %e, "could not signal other Ferry processes of a local write");
-        }
+        self.signal_other_processes();
         self.wake.notify_one();
         self.publish();
+    }
+
+    /// Touches the signal file a running loop of this data dir (the daemon,
+    /// the app) watches: something it must look at changed in the database
+    /// (a write, a sign-in, pause or resume, the server).
+    pub fn signal_other_processes(&self) {
+        let signal = self.config.data_dir.join(SIGNAL_FILE);
+        if let Err(e) = std::fs::write(&signal, b"1") {
+            tracing::warn!(error = %e, "could not signal other Ferry processes of a change");
+        }
+    }
+
+    /// Re-reads what other processes may have changed in the database:
+    /// whether a sign-in is needed (`ferry login` clears it) and the last
+    /// error. The pause flag is always read from the database.
+    pub fn reload_shared_state(&self) {
+        let (Ok(needs_sign_in), Ok(error)) = (self.store.setting("needs_sign_in"), self.store.setting("last_error"))
+        else {
+            return; // keep what we know; the next wake reads again
+        };
+        let mut run = self.run_state();
+        run.needs_sign_in = needs_sign_in;
+        run.error = error;
     }
 
     pub fn paused(&self) -> bool {
@@ -142,6 +162,7 @@ impl Inner {
 
     pub fn set_paused(&self, paused: bool) -> Result<()> {
         self.store.set_setting("paused", if paused { "1" } else { "0" })?;
+        self.signal_other_processes();
         if !paused {
             self.urgent();
         }
@@ -224,9 +245,7 @@ impl Inner {
         let server = self.store.setting("server")?.ok_or(EngineError::NotConfigured)?;
         let transport = Transport::new(&server);
         let tokens = transport.login(user, password, &self.clock).await.map_err(|e| match e {
-            crate::transport::TransportError::Auth { message, .. } => {
-                EngineError::Invalid(format!("sign-in refused: {message}"))
-            }
+            TransportError::Auth { message, .. } => EngineError::Invalid(format!("sign-in refused: {message}")),
             other => EngineError::Transport(other),
         })?;
         self.save_clock()?;
@@ -243,10 +262,10 @@ impl Inner {
         }
         self.store.set_setting("user", user)?;
         self.store.set_setting("org", &tokens.org)?;
-        self.store.remove_setting("needs_sign_in")?;
+        self.clear_sign_in_trouble()?;
         *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.run_state().needs_sign_in = None;
         tracing::info!(user, "signed in");
+        self.signal_other_processes();
         self.urgent();
         self.publish();
         Ok(())
@@ -254,19 +273,35 @@ impl Inner {
 
     pub async fn logout(&self) -> Result<()> {
         let link = match self.link() {
-            Ok(l) => l,
-            Err(EngineError::NotSignedIn) => return Ok(()),
+            Ok(l) => Some(l),
+            Err(EngineError::NotSignedIn) => None,
             Err(e) => return Err(e),
         };
-        let refresh = link.session.clear().map_err(|e| EngineError::TokenStore(e.to_string()))?;
-        if let Some(rt) = refresh {
-            if let Err(e) = link.transport.logout(&rt, &self.clock).await {
-                tracing::warn!(error = %e, "could not revoke the sign-in on the server; it expires on its own");
+        if let Some(link) = link {
+            let refresh = link.session.clear().map_err(|e| EngineError::TokenStore(e.to_string()))?;
+            if let Some(rt) = refresh {
+                if let Err(e) = link.transport.logout(&rt, &self.clock).await {
+                    tracing::warn!(error = %e, "could not revoke the sign-in on the server; it expires on its own");
+                }
             }
+            self.store.remove_setting("user")?;
         }
-        self.store.remove_setting("user")?;
+        // Signed out on purpose: nothing to renew, so no "sign-in needed".
+        self.clear_sign_in_trouble()?;
         *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.signal_other_processes();
         self.publish();
+        Ok(())
+    }
+
+    /// Forgets a "sign-in needed" and the error that came with it (here and,
+    /// through the database, in every process of this data dir).
+    fn clear_sign_in_trouble(&self) -> Result<()> {
+        self.store.remove_setting("needs_sign_in")?;
+        self.store.remove_setting("last_error")?;
+        let mut run = self.run_state();
+        run.needs_sign_in = None;
+        run.error = None;
         Ok(())
     }
 
@@ -284,11 +319,20 @@ impl Inner {
         self.publish();
     }
 
-    pub fn auth_error(&self, e: AuthError) -> EngineError {
+    pub fn auth_error(&self, e: AuthError, link: &Link) -> EngineError {
         match e {
             AuthError::NotSignedIn => EngineError::NotSignedIn,
             AuthError::NeedsSignIn(reason) => {
                 self.needs_sign_in(reason.clone());
+                // A `ferry login` in another process may have saved a new
+                // sign-in (and cleared the flag) while this refresh failed:
+                // then the flag just set is stale and must not stick.
+                if link.session.signed_in_again() {
+                    tracing::info!("signed in again meanwhile; the next sync uses the new sign-in");
+                    let _ = self.clear_sign_in_trouble();
+                    self.wake.notify_one();
+                    self.publish();
+                }
                 EngineError::NeedsSignIn(reason)
             }
             AuthError::Transport(t) => EngineError::Transport(t),

@@ -34,6 +34,8 @@ impl Inner {
             .map_err(|e| tracing::warn!(error = %e, "cannot take the sync lock; syncing without it"))
             .ok();
         let link = self.link()?;
+        // Another process may have signed in (or out) since we last looked.
+        self.reload_shared_state();
         if let Some(reason) = self.run_state().needs_sign_in.clone() {
             return Err(EngineError::NeedsSignIn(reason));
         }
@@ -124,16 +126,21 @@ impl Inner {
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {
-        let token = link.session.access_token(&link.transport, &self.clock).await.map_err(|e| self.auth_error(e))?;
+        let token =
+            link.session.access_token(&link.transport, &self.clock).await.map_err(|e| self.auth_error(e, link))?;
         match f(token.clone()).await {
             Err(TransportError::Auth { .. }) => {
                 tracing::info!("the server refused the access token; renewing the sign-in once");
-                let fresh =
-                    link.session.refresh(&link.transport, &self.clock, &token).await.map_err(|e| self.auth_error(e))?;
+                let fresh = link
+                    .session
+                    .refresh(&link.transport, &self.clock, &token)
+                    .await
+                    .map_err(|e| self.auth_error(e, link))?;
                 match f(fresh).await {
-                    Err(TransportError::Auth { message, .. }) => Err(self.auth_error(AuthError::NeedsSignIn(format!(
-                        "the server refused a freshly renewed sign-in: {message}"
-                    )))),
+                    Err(TransportError::Auth { message, .. }) => Err(self.auth_error(
+                        AuthError::NeedsSignIn(format!("the server refused a freshly renewed sign-in: {message}")),
+                        link,
+                    )),
                     other => other.map_err(EngineError::Transport),
                 }
             }

@@ -11,9 +11,9 @@ use notify::Watcher;
 use tokio::time::Instant;
 
 use super::Backoff;
-use crate::filelock::FileLock;
 use crate::clock::local_now_ms;
 use crate::error::{EngineError, Result};
+use crate::filelock::FileLock;
 use crate::model::EngineEvent;
 use crate::state::{Inner, SIGNAL_FILE};
 
@@ -28,11 +28,14 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
     // Run once at start: there may be a backlog from before.
     inner.wake.notify_one();
     loop {
-        // Paused or waiting for a sign-in: only the user can change that,
-        // and their action wakes us. No timer, so no spinning.
-        let waiting_for_user = inner.paused() || inner.run_state().needs_sign_in.is_some();
-        let timer = if waiting_for_user {
-            None
+        // Paused or waiting for a sign-in: only the user can change that.
+        // Their action, in this process or another (`ferry resume`, `ferry
+        // login`), wakes us through the signal file; the flags live in the
+        // database, so they are read afresh on every wake. The pull timer
+        // only re-reads them, in case the file watch is unavailable.
+        inner.reload_shared_state();
+        let timer = if waiting_for_user(&inner) {
+            Some(next_pull)
         } else {
             [retry_at.or(Some(next_pull)), stall_deadline(&inner)].into_iter().flatten().min()
         };
@@ -41,9 +44,13 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
             _ = inner.wake.notified() => false,
             _ = sleep_until(timer) => true,
         };
+        inner.reload_shared_state();
         inner.publish();
         check_stall(&inner);
-        if inner.paused() || inner.run_state().needs_sign_in.is_some() {
+        if waiting_for_user(&inner) {
+            if timer_fired || Instant::now() >= next_pull {
+                next_pull = Instant::now() + inner.pull_interval();
+            }
             continue;
         }
         let urgent = inner.urgent.swap(false, Ordering::SeqCst);
@@ -86,6 +93,10 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
     }
     tracing::info!("sync loop stopped");
     Ok(())
+}
+
+fn waiting_for_user(inner: &Inner) -> bool {
+    inner.paused() || inner.run_state().needs_sign_in.is_some()
 }
 
 /// Shown in the status (here and, through the database, in `ferry status`).
@@ -201,12 +212,12 @@ fn watch_signal_file(inner: &Arc<Inner>) -> Option<notify::RecommendedWatcher> {
 /// One background loop per data dir (the app or `ferry daemon`, not both).
 fn daemon_lock(inner: &Inner) -> Result<FileLock> {
     let path = inner.config.data_dir.join("daemon.lock");
-    FileLock::try_acquire(&path)
-        .map_err(|e| EngineError::io(format!("cannot open {}", path.display()), e))?
-        .ok_or_else(|| {
+    FileLock::try_acquire(&path).map_err(|e| EngineError::io(format!("cannot open {}", path.display()), e))?.ok_or_else(
+        || {
             EngineError::Invalid(format!(
                 "another Ferry (daemon or app) is already syncing {}; stop it first or use another --data-dir",
                 inner.config.data_dir.display()
             ))
-        })
+        },
+    )
 }
