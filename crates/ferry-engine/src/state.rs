@@ -207,35 +207,73 @@ impl Inner {
     }
 
     pub async fn init(&self, server_url: &str) -> Result<bool> {
-        let url = server_url.trim().trim_end_matches('/').to_string();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            return Err(EngineError::Invalid(format!(
-                "{server_url:?} is not a server URL: give one like https://sync.example.org or http://127.0.0.1:8080"
-            )));
+        let url = parse_server_url(server_url)?;
+        let old = self.store.setting("server")?;
+        let changing = old.as_deref().is_some_and(|old| old != url);
+        if let Some(old) = old.as_deref().filter(|_| changing) {
+            self.check_server_change(old, &url)?;
         }
-        if let Some(old) = self.store.setting("server")? {
-            let has_data = self.store.get_any_record()?;
-            if old != url && has_data {
-                return Err(EngineError::Invalid(format!(
-                    "this data dir already syncs with {old}; use another --data-dir for {url}"
-                )));
-            }
-        }
-        self.store.set_setting("server", &url)?;
         let transport = Transport::new(&url);
         let reached = match transport.health(&self.clock).await {
-            Ok(_) => {
-                self.save_clock()?;
+            Ok(health) => {
+                tracing::info!(version = %health.version, protocol = health.protocol, "server reached");
                 true
+            }
+            // It answered, but not as a Ferry server does: a wrong URL,
+            // never worth saving.
+            Err(
+                e @ (TransportError::BadResponse(_) | TransportError::Permanent { .. } | TransportError::Auth { .. }),
+            ) => {
+                return Err(EngineError::Invalid(format!(
+                    "{url} was reached, but it is not a Ferry server ({}): check the URL",
+                    not_ferry_detail(&e)
+                )));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "server not reachable now; it is saved and will be tried when syncing");
                 false
             }
         };
+        self.store.set_setting("server", &url)?;
+        if reached {
+            self.save_clock()?;
+        }
+        if changing {
+            // What the loop remembers of the old server says nothing of the
+            // new one.
+            for key in ["needs_sign_in", "last_error", "offline", "next_retry_at"] {
+                self.store.remove_setting(key)?;
+            }
+            let mut run = self.run_state();
+            run.needs_sign_in = None;
+            run.error = None;
+            run.offline = false;
+            run.next_retry_at = None;
+        }
         *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.signal_other_processes();
+        self.urgent();
         self.publish();
         Ok(reached)
+    }
+
+    /// A data dir may move to another server only while nothing ties it to
+    /// the old one: a typo in `ferry init` must not strand offline work, but
+    /// versions from one server mean nothing to another.
+    fn check_server_change(&self, old: &str, new: &str) -> Result<()> {
+        if self.store.setting("pull_cursor")?.is_some() || self.store.has_server_versions()? {
+            return Err(EngineError::Invalid(format!(
+                "this data dir already syncs with {old}: its records carry that server's versions. Keep it for \
+                 {old}, and use another data dir for {new} (`ferry --data-dir DIR init --server {new}`)"
+            )));
+        }
+        if let Some(user) = self.store.setting("user")? {
+            return Err(EngineError::Invalid(format!(
+                "this data dir is signed in to {old} as {user}: run `ferry logout` first, then \
+                 `ferry init --server {new}` (queued changes are kept)"
+            )));
+        }
+        Ok(())
     }
 
     pub async fn login(&self, user: &str, password: &str) -> Result<()> {
@@ -442,5 +480,69 @@ impl Inner {
             local_now_ms(),
         )?;
         Ok(())
+    }
+}
+
+/// `server_url` checked and normalised (no trailing slash), or an error
+/// naming the problem.
+fn parse_server_url(server_url: &str) -> Result<String> {
+    let trimmed = server_url.trim().trim_end_matches('/');
+    let example = "give one like https://sync.example.org or http://127.0.0.1:8080";
+    let bad = |why: String| EngineError::Invalid(format!("{server_url:?} is not a server URL ({why}): {example}"));
+    let url = reqwest::Url::parse(trimmed).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!("the scheme must be http or https, not {}", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host name".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("no user name or password in the URL; sign in with `ferry login`".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("no ?query or #fragment".into()));
+    }
+    // The parser's form, minus the slash it adds to an empty path, so the
+    // same server is always spelled the same way.
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// What a non-Ferry answer to `/health` was, briefly.
+fn not_ferry_detail(e: &TransportError) -> String {
+    match e {
+        TransportError::Permanent { status, .. } => format!("/health answered HTTP {status}"),
+        TransportError::Auth { .. } => "/health asked for a sign-in".into(),
+        TransportError::BadResponse(why) => why.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_checked_and_normalised() {
+        for (given, expected) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("  https://sync.example.org/ ", "https://sync.example.org"),
+            ("HTTPS://Sync.Example.org", "https://sync.example.org"),
+            ("https://example.org/ferry/", "https://example.org/ferry"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+        ] {
+            assert_eq!(parse_server_url(given).unwrap(), expected, "{given}");
+        }
+        for (given, says) in [
+            ("http://exa mple.com", "invalid"),
+            ("example.org", "relative URL"),
+            ("ftp://example.org", "http or https"),
+            ("http://", "empty host"),
+            ("https://user:pw@example.org", "no user name or password"),
+            ("https://example.org/?x=1", "query"),
+            ("", "relative URL"),
+        ] {
+            let err = parse_server_url(given).unwrap_err().to_string();
+            assert!(err.contains(says) && err.contains("https://sync.example.org"), "{given}: {err}");
+        }
     }
 }
