@@ -103,7 +103,9 @@ impl Engine {
 
     /// Sets the backend. Checks it answers when it can, but an unreachable
     /// server is not an error (offline-first); the result says whether it was
-    /// reached.
+    /// reached. A malformed URL, or one that answers but not as a Ferry
+    /// server, is an error. Moving to another server is refused once
+    /// anything was synced with (or signed in to) the current one.
     pub async fn init(&self, server_url: &str) -> Result<bool> {
         self.inner.init(server_url).await
     }
@@ -113,7 +115,8 @@ impl Engine {
     }
 
     /// Signs out here and revokes the sign-in on the server when reachable.
-    /// Queued changes stay queued.
+    /// Queued changes stay queued. A running loop of this data dir, in this
+    /// process or another, follows sign-in and sign-out.
     pub async fn logout(&self) -> Result<()> {
         self.inner.logout().await
     }
