@@ -117,7 +117,11 @@ fn kill_9_while_syncing_never_loses_or_duplicates() {
     let a = Ferry::new();
     a.connect(&server.url(), "mentor", "pw-mentor");
     let lines: String = (0..2000)
-        .map(|i| json!({"entity": "activity", "id": format!("k{i:04}"), "data": {"n": i, "pad": "x".repeat(250)}}).to_string() + "\n")
+        .map(|i| {
+            json!({"entity": "activity", "id": format!("k{i:04}"), "data": {"n": i, "pad": "x".repeat(250)}})
+                .to_string()
+                + "\n"
+        })
         .collect();
     let file = a.dir().join("import.jsonl");
     std::fs::write(&file, lines).unwrap();
@@ -311,4 +315,60 @@ fn pending_items_without_progress_turn_the_state_to_stalled() {
     a.stop_daemon();
     a.sync().ok();
     assert_eq!(a.status()["state"], "idle");
+}
+
+/// While a push is out, its mutations are *in flight* for every process
+/// (`queue --state in-flight`); a push that times out leaves them pending
+/// with the attempt counted and no made-up next attempt time; a process
+/// killed mid-push leaves marks the next process clears.
+#[test]
+fn queue_shows_mutations_in_flight_while_a_push_is_out() {
+    let server = server_with_users();
+    let proxy = FaultProxy::start(&server.url());
+    let a = Ferry::new().with_env("FERRY_HTTP_TIMEOUT_SECS", "3");
+    a.connect(&proxy.url(), "mentor", "pw-mentor");
+    for i in 0..3 {
+        a.put("activity", &format!("f{i}"), &json!({"i": i}));
+    }
+    // Pushes hang; everything else (the clock probe, sign-in) passes.
+    proxy.set_chooser(
+        |path| if path.starts_with("/v1/push") { Fault::HangFor(Duration::from_secs(6)) } else { Fault::Pass },
+    );
+    let in_flight = |f: &Ferry| f.queue(Some("in-flight")).len();
+
+    let sync = a
+        .command()
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(20), "the batch in flight", || (in_flight(&a) == 3).then_some(()));
+    assert_eq!(a.status()["pending"], 3, "in flight still counts as waiting");
+    let status = sync.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(5), "a push that times out is offline");
+    assert_eq!(in_flight(&a), 0);
+    for q in a.queue(Some("pending")) {
+        assert_eq!(q["attempts"], 1, "{q}");
+        assert_eq!(q["next_attempt_at"], Value::Null, "no retry is scheduled by a one-off sync: {q}");
+    }
+
+    // Killed mid-push: the next process finds no sync running and clears the marks.
+    let mut sync = a
+        .command()
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(20), "the batch in flight", || (in_flight(&a) == 3).then_some(()));
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    assert_eq!(in_flight(&a), 0);
+    assert_eq!(a.queue(Some("pending")).len(), 3);
+
+    proxy.clear_chooser();
+    a.sync().ok();
+    assert_eq!(server_records(&server, "activity").len(), 3);
+    assert_eq!(server.stats()["mutations_applied"], 3);
 }

@@ -32,6 +32,9 @@ use crate::model::Fields;
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Outbox rows whose last attempt failed and whose next attempt time
+    /// the sync loop has yet to set (see `note_retry_scheduled`).
+    awaiting_retry: Mutex<Vec<i64>>,
 }
 
 impl Store {
@@ -56,7 +59,7 @@ impl Store {
         // Fail early and clearly on a file that is not a database.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(db_err)?;
         migrations::migrate(&mut conn).map_err(db_err)?;
-        let store = Store { conn: Mutex::new(conn), path: path.to_path_buf() };
+        let store = Store { conn: Mutex::new(conn), path: path.to_path_buf(), awaiting_retry: Mutex::new(Vec::new()) };
         store.recover_after_crash()?;
         Ok(store)
     }
@@ -71,14 +74,28 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Nothing is in flight when a process starts; an answer that never came
-    /// means "unknown", and re-sending is safe because mutation ids are
-    /// idempotency keys.
+    /// Rows marked in flight by a process that died mid-push are pending
+    /// again: an answer that never came means "unknown", and re-sending is
+    /// safe because mutation ids are idempotency keys. Only when no process
+    /// is syncing this data dir: a live push's rows are really in flight.
     fn recover_after_crash(&self) -> Result<()> {
-        self.conn().execute("UPDATE outbox SET state = 'pending' WHERE state = 'in-flight'", [])?;
+        // The lock a sync cycle holds (sync/mod.rs); released when dropped.
+        let lock_path = self.path.with_file_name(SYNC_LOCK_FILE);
+        let syncing = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
+            Ok(f) => f.try_lock().is_err(),
+            // Cannot tell (read-only dir, ...): leave the marks; the next
+            // push resets them under its lock anyway.
+            Err(_) => true,
+        };
+        if !syncing {
+            self.reset_in_flight()?;
+        }
         Ok(())
     }
 }
+
+/// The file a sync cycle locks in the data dir, next to the database.
+const SYNC_LOCK_FILE: &str = "sync.lock";
 
 pub(crate) fn to_json(fields: &Option<Fields>) -> Option<String> {
     fields.as_ref().map(|f| Value::Object(f.clone()).to_string())

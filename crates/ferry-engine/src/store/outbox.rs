@@ -185,22 +185,66 @@ impl Store {
         Ok(())
     }
 
-    /// A whole request failed transiently: count the attempt, say when the
-    /// next one is and why.
-    pub fn note_attempt_failed(&self, seqs: &[i64], error: &str, next_attempt_at: i64) -> Result<()> {
+    /// A whole request failed transiently: count the attempt and say why.
+    /// When the next one is, is not known yet (the loop's backoff decides
+    /// after this): `next_attempt_at` stays empty until
+    /// [`Store::note_retry_scheduled`] says, never a time already past.
+    pub fn note_attempt_failed(&self, seqs: &[i64], error: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
-                 WHERE seq = ?1 AND state = 'pending'",
-            )?;
-            for seq in seqs {
-                stmt.execute(params![seq, error, next_attempt_at])?;
-            }
-        }
+        tx.prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = NULL, state = 'pending'
+             WHERE seq IN (SELECT value FROM json_each(?1)) AND state IN ('pending', 'in-flight')",
+        )?
+        .execute(params![seq_list(seqs), error])?;
         tx.commit()?;
+        *self.awaiting_retry.lock().unwrap_or_else(|e| e.into_inner()) = seqs.to_vec();
         Ok(())
+    }
+
+    /// The loop scheduled its next try at `at` (ms, local clock): that is the
+    /// next attempt of the mutations whose attempt just failed.
+    pub fn note_retry_scheduled(&self, at: i64) -> Result<()> {
+        let seqs = std::mem::take(&mut *self.awaiting_retry.lock().unwrap_or_else(|e| e.into_inner()));
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.conn()
+            .prepare_cached(
+                "UPDATE outbox SET next_attempt_at = ?2
+                 WHERE seq IN (SELECT value FROM json_each(?1)) AND state = 'pending' AND attempts > 0",
+            )?
+            .execute(params![seq_list(&seqs), at])?;
+        Ok(())
+    }
+
+    /// Marks a batch as sent and not yet answered.
+    pub fn mark_in_flight(&self, seqs: &[i64]) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE outbox SET state = 'in-flight'
+                 WHERE seq IN (SELECT value FROM json_each(?1)) AND state = 'pending'",
+            )?
+            .execute([seq_list(seqs)])?;
+        Ok(())
+    }
+
+    /// After a batch's answer was settled (or never came): what is still
+    /// marked in flight (not applied, failed or in conflict) waits again.
+    pub fn release_in_flight(&self, seqs: &[i64]) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE outbox SET state = 'pending'
+                 WHERE seq IN (SELECT value FROM json_each(?1)) AND state = 'in-flight'",
+            )?
+            .execute([seq_list(seqs)])?;
+        Ok(())
+    }
+
+    /// Nothing is in flight before a push starts (the caller holds the sync
+    /// lock): rows left marked by a push that died are pending again.
+    pub fn reset_in_flight(&self) -> Result<u64> {
+        Ok(self.conn().execute("UPDATE outbox SET state = 'pending' WHERE state = 'in-flight'", [])? as u64)
     }
 
     /// One page of the outbox, oldest first, after position `after_seq`.
@@ -332,6 +376,12 @@ impl Store {
     }
 }
 
+/// `[1,2,3]`, for `seq IN (SELECT value FROM json_each(?))`: one statement
+/// per batch instead of one per row.
+fn seq_list(seqs: &[i64]) -> String {
+    serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into())
+}
+
 pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, record_id: &str) -> Result<()> {
     let still_queued: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM outbox WHERE entity = ?1 AND record_id = ?2)",
@@ -425,6 +475,74 @@ mod tests {
         w(Op::Upsert, json!({"a": 3}), 25);
         let t = s.local_edit_times("a", "r").unwrap();
         assert_eq!((t.field("a"), t.field("b"), t.field("c")), (Some(25), Some(30), Some(25)));
+    }
+
+    fn states(s: &Store) -> Vec<(String, Option<i64>)> {
+        s.queue(None, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|q| (q.state.as_str().to_string(), q.next_attempt_at))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_is_in_flight_while_out_and_pending_again_unless_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "r", json!({"n": 1}));
+        put(&s, "q", json!({"n": 2}));
+        put(&s, "z", json!({"n": 3}));
+        let b = s.next_batch(0, 2, 1 << 20).unwrap();
+        let seqs: Vec<i64> = b.iter().map(|i| i.seq).collect();
+        s.mark_in_flight(&seqs).unwrap();
+        assert_eq!(s.queue(Some(MutationState::InFlight), None, 10).unwrap().len(), 2);
+        assert_eq!(s.counts().unwrap().pending, 3, "in flight still counts as waiting");
+        assert_eq!(s.next_batch(0, 10, 1 << 20).unwrap().len(), 1, "never sent twice at once");
+        // One applied, one answered "blocked": released back to pending.
+        s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, duplicate: false }]).unwrap();
+        s.release_in_flight(&seqs).unwrap();
+        assert_eq!(states(&s), vec![("pending".into(), None), ("pending".into(), None)]);
+    }
+
+    #[test]
+    fn in_flight_marks_of_a_dead_process_are_reset_on_open_unless_a_sync_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.db");
+        let s = Store::open(&path).unwrap();
+        put(&s, "r", json!({"n": 1}));
+        let seqs: Vec<i64> = s.next_batch(0, 10, 1 << 20).unwrap().iter().map(|i| i.seq).collect();
+        s.mark_in_flight(&seqs).unwrap();
+        drop(s);
+        // Another process is syncing (holds the lock): its push is live.
+        let lock = std::fs::File::create(dir.path().join("sync.lock")).unwrap();
+        lock.lock().unwrap();
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.queue(Some(MutationState::InFlight), None, 10).unwrap().len(), 1);
+        drop(s);
+        lock.unlock().unwrap();
+        // Nobody syncing: the marks are stale.
+        let s = Store::open(&path).unwrap();
+        assert_eq!(states(&s), vec![("pending".into(), None)]);
+    }
+
+    #[test]
+    fn a_failed_attempt_waits_for_the_real_next_attempt_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "r", json!({"n": 1}));
+        put(&s, "q", json!({"n": 2}));
+        let b = s.next_batch(0, 1, 1 << 20).unwrap();
+        let seqs = vec![b[0].seq];
+        s.mark_in_flight(&seqs).unwrap();
+        s.note_attempt_failed(&seqs, "cannot reach the server").unwrap();
+        // Pending again, the attempt counted, and no made-up time.
+        let q = s.queue(None, None, 10).unwrap();
+        assert_eq!((q[0].state, q[0].attempts, q[0].next_attempt_at), (MutationState::Pending, 1, None));
+        s.note_retry_scheduled(123_456).unwrap();
+        assert_eq!(states(&s), vec![("pending".into(), Some(123_456)), ("pending".into(), None)]);
+        // Said once: a later schedule without a new failure changes nothing.
+        s.note_retry_scheduled(999).unwrap();
+        assert_eq!(s.queue(None, None, 10).unwrap()[0].next_attempt_at, Some(123_456));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::clock::{local_now_ms, monotonic_now};
 use crate::error::{EngineError, Result};
 use crate::model::{EngineEvent, SyncReport};
 use crate::state::{Inner, Link};
-use crate::store::{BatchItem, RestampInput, Settlement};
+use crate::store::{BatchItem, RestampInput, Settlement, Store};
 use crate::transport::TransportError;
 
 /// A sample of the server's clock this recent (from this process, with no
@@ -21,6 +21,8 @@ impl Inner {
         let mut after = 0i64;
         let mut max_count = self.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
         let max_bytes = self.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
+        // The cycle holds the sync lock: marks left by a push that died are stale.
+        self.store.reset_in_flight()?;
         if let Err(e) = self.restamp_queued(link).await {
             // The server was asked for its time and did not answer: that is
             // this batch's attempt failing, as far as the user can tell.
@@ -32,6 +34,7 @@ impl Inner {
             let Some(last) = batch.last() else { return Ok(()) };
             let last_seq = last.seq;
             let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect() };
+            let _marked = InFlight::mark(&self.store, &batch)?;
             self.run_state().in_flight = batch.len() as u64;
             self.publish();
             let resp = self
@@ -61,6 +64,7 @@ impl Inner {
                     let reason = format!("server refused it (HTTP {status}, {code:?}): {message}");
                     self.store.settle_batch(&[Settlement::Rejected { item: &batch[0], reason: reason.clone() }])?;
                     report.failed += 1;
+                    self.note_progress(1, 0);
                     self.emit_failed(&batch[0], reason);
                     after = last_seq;
                 }
@@ -78,8 +82,7 @@ impl Inner {
     fn note_failed_attempt(&self, batch: &[BatchItem], e: &EngineError) -> Result<()> {
         if let EngineError::Transport(t) = e {
             let seqs: Vec<i64> = batch.iter().map(|b| b.seq).collect();
-            let next = self.run_state().next_retry_at.unwrap_or_else(local_now_ms);
-            self.store.note_attempt_failed(&seqs, &t.to_string(), next)?;
+            self.store.note_attempt_failed(&seqs, &t.to_string())?;
         }
         Ok(())
     }
@@ -142,6 +145,8 @@ impl Inner {
             }
         }
         let applied = settled.iter().filter(|s| matches!(s, Settlement::Applied { .. })).count() as u64;
+        // Settled in this batch: applied, failed for good, or in conflict.
+        let progressed = applied + failed.len() as u64 + conflicts.len() as u64;
         self.store.settle_batch(&settled)?;
         report.uploaded += applied;
         report.failed += failed.len() as u64;
@@ -155,7 +160,7 @@ impl Inner {
                 report.auto_resolved += 1;
             }
         }
-        self.note_progress(applied + report.failed, 0);
+        self.note_progress(progressed, 0);
         Ok(())
     }
 
@@ -166,5 +171,84 @@ impl Inner {
             record_id: item.mutation.record_id.clone(),
             reason,
         });
+    }
+}
+
+/// A batch marked in flight in the database while its request is out, so
+/// `ferry queue --state in-flight` (any process) shows it. Dropping it puts
+/// back to pending whatever the answer did not settle (blocked mutations, a
+/// failed request, an error on the way).
+struct InFlight<'a> {
+    store: &'a Store,
+    seqs: Vec<i64>,
+}
+
+impl<'a> InFlight<'a> {
+    fn mark(store: &'a Store, batch: &[BatchItem]) -> Result<Self> {
+        let seqs: Vec<i64> = batch.iter().map(|b| b.seq).collect();
+        store.mark_in_flight(&seqs)?;
+        Ok(InFlight { store, seqs })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.release_in_flight(&self.seqs) {
+            // The next push (or the next start) resets them.
+            tracing::warn!(error = %e, "could not put unanswered mutations back to pending");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_protocol::{MutationResult, Op, Outcome, RejectCode};
+
+    use super::*;
+    use crate::model::Progress;
+    use crate::store::WriteOp;
+    use crate::EngineConfig;
+
+    fn inner(dir: &std::path::Path) -> Arc<Inner> {
+        let store = Store::open(&dir.join("ferry.db")).unwrap();
+        Arc::new(Inner::new(EngineConfig::new(dir), store).unwrap())
+    }
+
+    fn put(inner: &Inner, id: &str) {
+        let w = WriteOp { entity: "a".into(), record_id: id.into(), op: Op::Upsert, payload: Some(Default::default()) };
+        inner.store.write(&w, 1, 1).unwrap();
+    }
+
+    fn applied(item: &BatchItem) -> MutationResult {
+        MutationResult {
+            mutation_id: item.mutation.id,
+            outcome: Outcome::Applied { version: 1, seq: 1, server_time: 1 },
+        }
+    }
+
+    /// Progress counts each settled mutation once: it used to add the
+    /// run's running total of failures on every batch.
+    #[tokio::test]
+    async fn progress_counts_each_settled_mutation_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = inner(dir.path());
+        for id in ["1", "2", "3", "4", "5"] {
+            put(&inner, id);
+        }
+        inner.run_state().progress = Some(Progress { uploaded: 0, to_upload: 5, downloaded: 0 });
+        let mut report = SyncReport::default();
+        let first = inner.store.next_batch(0, 2, 1 << 20).unwrap();
+        let rejected = MutationResult {
+            mutation_id: first[1].mutation.id,
+            outcome: Outcome::Rejected { code: RejectCode::Validation, message: "no".into() },
+        };
+        inner.settle(&first, vec![applied(&first[0]), rejected], &mut report).await.unwrap();
+        for _ in 0..2 {
+            let batch = inner.store.next_batch(first[1].seq, 2, 1 << 20).unwrap();
+            let results = batch.iter().map(applied).collect();
+            inner.settle(&batch, results, &mut report).await.unwrap();
+        }
+        assert_eq!((report.uploaded, report.failed), (4, 1));
+        assert_eq!(inner.run_state().progress.unwrap().uploaded, 5, "4 applied + 1 failed, each once");
     }
 }
