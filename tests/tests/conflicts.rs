@@ -426,3 +426,81 @@ fn merge_judges_each_field_by_the_last_local_edit_of_that_field() {
     w.a.sync().ok();
     assert_eq!(w.converge(), expect(json!({"title": "B's title", "note": "A's note"})));
 }
+
+/// Delete versus edit: A deletes x and B patches it, `delete_first` says
+/// which was made first; `later_syncs_first` whether the later of the two
+/// reaches the server first. Returns the world and whether the deleter (A)
+/// uploaded first.
+fn edit_vs_delete(policy: &str, delete_first: bool, later_syncs_first: bool) -> (World, bool) {
+    let w = world(policy, Ferry::new(), Ferry::new());
+    if delete_first {
+        w.a.delete("activity", "x");
+        tick();
+        patch(&w.b, json!({"minutes": 99}));
+    } else {
+        patch(&w.b, json!({"minutes": 99}));
+        w.a.delete("activity", "x");
+        tick();
+    }
+    // Whether the deleter (A) uploads first.
+    let deleter_first = delete_first != later_syncs_first;
+    let (first, second) = if deleter_first { (&w.a, &w.b) } else { (&w.b, &w.a) };
+    first.sync().ok();
+    second.sync();
+    (w, deleter_first)
+}
+
+const EDIT_VS_DELETE_CASES: [(bool, bool); 4] = [(true, true), (true, false), (false, true), (false, false)];
+
+#[test]
+fn edit_versus_delete_both_ways_under_server_wins_and_client_wins() {
+    let edited = expect(json!({"minutes": 99}));
+    for (delete_first, later_first) in EDIT_VS_DELETE_CASES {
+        let case = format!("delete_first={delete_first} later_syncs_first={later_first}");
+        // server-wins: whatever reached the server first stays.
+        let (w, deleter_first) = edit_vs_delete("server-wins", delete_first, later_first);
+        let want = if deleter_first { None } else { edited.clone() };
+        assert_eq!(w.converge(), want, "server-wins, {case}");
+        // client-wins: whatever reached the server last stays.
+        let (w, deleter_first) = edit_vs_delete("client-wins", delete_first, later_first);
+        let want = if deleter_first { edited.clone() } else { None };
+        assert_eq!(w.converge(), want, "client-wins, {case}");
+    }
+}
+
+#[test]
+fn edit_versus_delete_both_ways_under_merge_is_decided_by_edit_time() {
+    let edited = expect(json!({"minutes": 99}));
+    for (delete_first, later_first) in EDIT_VS_DELETE_CASES {
+        // No fields to merge against a delete: the later edit wins whole.
+        let (w, deleter_first) = edit_vs_delete("merge", delete_first, later_first);
+        let want = if delete_first { edited.clone() } else { None };
+        assert_eq!(w.converge(), want, "merge, delete_first={delete_first} later_syncs_first={later_first}");
+        // The second to upload met the conflict.
+        let h = if deleter_first { w.b.history() } else { w.a.history() };
+        assert!(h[0]["reason"].as_str().unwrap().contains("delete versus edit"), "{}", h[0]);
+    }
+}
+
+#[test]
+fn edit_versus_delete_both_ways_under_manual_waits_for_the_user() {
+    let edited = expect(json!({"minutes": 99}));
+    for (delete_first, later_first, keep) in
+        [(true, false, "local"), (false, false, "local"), (true, true, "remote"), (false, true, "remote")]
+    {
+        let case = format!("delete_first={delete_first} later_syncs_first={later_first} keep={keep}");
+        let (w, deleter_first) = edit_vs_delete("manual", delete_first, later_first);
+        let second = if deleter_first { &w.b } else { &w.a };
+        assert_eq!(second.sync().code, 3, "parked: {case}");
+        let c = second.conflicts();
+        assert_eq!(c.len(), 1, "{case}");
+        // One side of the conflict is the delete.
+        let (local_deleted, remote_deleted) = (c[0]["local"].is_null(), c[0]["remote"].is_null());
+        assert_eq!((local_deleted, remote_deleted), (!deleter_first, deleter_first), "{case}: {}", c[0]);
+        second.run(&["resolve", c[0]["id"].as_str().unwrap(), "--keep", keep]).ok();
+        // The second syncer's side (local) or the first's (remote) stays.
+        let keeps_delete = (keep == "local") != deleter_first;
+        let want = if keeps_delete { None } else { edited.clone() };
+        assert_eq!(w.converge(), want, "manual, {case}");
+    }
+}

@@ -93,3 +93,75 @@ impl Inner {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ferry_protocol::Op;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{Store, WriteOp};
+    use crate::EngineConfig;
+
+    fn remote(version: u64) -> RemoteRecord {
+        RemoteRecord {
+            entity: "activity".into(),
+            record_id: "x".into(),
+            version,
+            seq: 7,
+            deleted: false,
+            data: json!({"title": "theirs"}).as_object().cloned(),
+            edited_at: 5,
+            edited_by: "coordinator".into(),
+            server_time: 5,
+        }
+    }
+
+    /// Sets up a queued local edit of activity/x under `policy`, reports a
+    /// conflict for it, and returns what was settled and the events sent.
+    fn conflict_under(policy: &str) -> (Arc<Inner>, bool, Vec<EngineEvent>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ferry.db")).unwrap();
+        let inner = Arc::new(Inner::new(EngineConfig::new(dir.path()), store).unwrap());
+        inner.store.set_setting("policy.activity", policy).unwrap();
+        let w = WriteOp {
+            entity: "activity".into(),
+            record_id: "x".into(),
+            op: Op::Upsert,
+            payload: json!({"title": "mine"}).as_object().cloned(),
+        };
+        inner.store.write(&w, 1, 1).unwrap();
+        let mut events = inner.events_tx.subscribe();
+        let item = inner.store.next_batch(0, 10, 1 << 20).unwrap().remove(0);
+        let settled = inner.settle_conflict_by_policy(&item, remote(3)).unwrap();
+        let mut seen = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            seen.push(e);
+        }
+        (inner, settled, seen, dir)
+    }
+
+    #[test]
+    fn a_new_manual_conflict_is_an_event_naming_it() {
+        let (inner, settled, events, _dir) = conflict_under("manual");
+        assert!(!settled, "parked for the user");
+        let open = inner.store.open_conflicts().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            events,
+            vec![EngineEvent::ConflictNeedsUser {
+                conflict_id: open[0].id.clone(),
+                entity: "activity".into(),
+                record_id: "x".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn an_automatic_resolution_does_not_ask_the_user() {
+        let (inner, settled, events, _dir) = conflict_under("server-wins");
+        assert!(settled);
+        assert!(inner.store.open_conflicts().unwrap().is_empty());
+        assert!(matches!(events.as_slice(), [EngineEvent::ConflictAutoResolved { winner, .. }] if winner == "remote"));
+    }
+}
