@@ -85,6 +85,13 @@ fn offline_writes_stay_pending_with_growing_backoff_then_drain() {
     let attempts = q[0]["attempts"].as_i64().unwrap();
     assert!(attempts >= 2, "the daemon kept retrying: {attempts} attempts");
     assert!(q[0]["last_error"].as_str().unwrap_or("").contains("reach"), "{}", q[0]);
+    // Each waiting mutation says when it is tried next: the daemon's retry
+    // time (which only moves later, so it is no earlier when read after).
+    let later = a.status()["next_retry_at"].as_i64().unwrap();
+    for item in &q {
+        let at = item["next_attempt_at"].as_i64().unwrap_or_else(|| panic!("no next attempt time: {item}"));
+        assert!(at <= later && at > later - 120_000, "next attempt {at}, daemon's next retry {later}: {item}");
+    }
     a.stop_daemon();
     let log = a.daemon_log();
     let delays: Vec<u64> = log

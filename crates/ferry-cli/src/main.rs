@@ -310,12 +310,11 @@ async fn run(cli: Cli) -> Result<()> {
             if choice.keep.is_none() && choice.fields.is_empty() {
                 bail!("say what to keep: --keep local|remote and/or --field NAME=local|remote");
             }
-            engine.resolve(conflict_id, choice)?;
-            // The history entry that closed this conflict names the mutation
-            // it queued (scripts use it to account for every upload).
+            let queued = engine.resolve(conflict_id, choice)?;
+            // The history entry that closed this conflict, for its id.
             let entry =
                 engine.history(RECENT_HISTORY)?.into_iter().find(|h| h.conflict_id.as_ref() == Some(conflict_id));
-            print::resolved(conflict_id, entry.as_ref(), *json)?;
+            print::resolved(conflict_id, entry.as_ref(), queued.map(|m| m.to_string()), *json)?;
         }
         Command::Restore { history_id, json } => {
             let m = engine.restore(*history_id)?;

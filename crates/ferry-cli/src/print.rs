@@ -158,9 +158,14 @@ pub fn conflicts(items: &[ConflictView], as_json: bool) -> Result<()> {
     Ok(())
 }
 
-/// After `ferry resolve`: what was queued, if anything.
-pub fn resolved(conflict_id: &str, entry: Option<&ResolutionEntry>, as_json: bool) -> Result<()> {
-    let upload = entry.and_then(|h| h.upload_mutation_id.clone());
+/// After `ferry resolve`: the mutation it queued (scripts use it to account
+/// for every upload) and the history entry that records the decision.
+pub fn resolved(
+    conflict_id: &str,
+    entry: Option<&ResolutionEntry>,
+    upload: Option<String>,
+    as_json: bool,
+) -> Result<()> {
     if as_json {
         return json(&serde_json::json!({
             "conflict_id": conflict_id,

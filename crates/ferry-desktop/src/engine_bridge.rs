@@ -127,7 +127,7 @@ impl Bridge {
         self.engine.conflicts().map_err(msg)
     }
     pub fn resolve(&self, conflict_id: &str, resolution: Resolution) -> BridgeResult<()> {
-        self.engine.resolve(conflict_id, resolution).map_err(msg)
+        self.engine.resolve(conflict_id, resolution).map(|_| ()).map_err(msg)
     }
     pub fn history(&self, limit: u32) -> BridgeResult<Vec<ResolutionEntry>> {
         self.engine.history(limit).map_err(msg)

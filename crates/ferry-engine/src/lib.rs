@@ -211,10 +211,10 @@ impl Engine {
 
     /// Settles an open conflict as the user chose; the result is queued like
     /// any write.
-    pub fn resolve(&self, conflict_id: &str, choice: Resolution) -> Result<()> {
-        self.inner.resolve_manually(conflict_id, &choice)?;
+    pub fn resolve(&self, conflict_id: &str, choice: Resolution) -> Result<Option<Uuid>> {
+        let queued = self.inner.resolve_manually(conflict_id, &choice)?;
         self.inner.local_write_done();
-        Ok(())
+        Ok(queued)
     }
 
     pub fn retry(&self, mutation_id: &str) -> Result<()> {

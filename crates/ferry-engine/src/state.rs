@@ -440,7 +440,9 @@ impl Inner {
 
     // -------------------------------------------------------------- manual resolution
 
-    pub fn resolve_manually(&self, conflict_id: &str, choice: &Resolution) -> Result<()> {
+    /// Settles an open conflict as the user chose; returns the mutation it
+    /// queued (`None` when the result is the server's version).
+    pub fn resolve_manually(&self, conflict_id: &str, choice: &Resolution) -> Result<Option<uuid::Uuid>> {
         let c = self.store.conflict(conflict_id)?;
         let result =
             resolve::apply_choice(c.local.as_ref(), c.remote.as_ref(), choice).map_err(EngineError::Invalid)?;
@@ -463,7 +465,7 @@ impl Inner {
             "merged"
         };
         let restorable = result != c.local;
-        self.store.settle_conflict(
+        let queued = self.store.settle_conflict(
             &crate::store::Settle {
                 entity: &c.entity,
                 record_id: &c.record_id,
@@ -479,7 +481,7 @@ impl Inner {
             },
             local_now_ms(),
         )?;
-        Ok(())
+        Ok(queued)
     }
 }
 
