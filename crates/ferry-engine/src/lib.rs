@@ -239,11 +239,9 @@ impl Engine {
 
     /// Queues a resolution's losing local value again, as a new edit.
     pub fn restore(&self, history_id: i64) -> Result<Uuid> {
-        let (entity, record_id, local) = self.inner.store.take_restorable(history_id)?;
-        match local {
-            Some(data) => self.put(&entity, &record_id, data),
-            None => self.delete(&entity, &record_id),
-        }
+        let id = self.inner.store.restore(history_id, self.inner.clock.now_ms(), clock::local_now_ms())?;
+        self.inner.local_write_done();
+        Ok(id)
     }
 
     pub fn set_policy(&self, entity: &str, policy: ConflictPolicy) -> Result<()> {

@@ -443,6 +443,22 @@ impl Inner {
     /// Settles an open conflict as the user chose; returns the mutation it
     /// queued (`None` when the result is the server's version).
     pub fn resolve_manually(&self, conflict_id: &str, choice: &Resolution) -> Result<Option<uuid::Uuid>> {
+        // The choice applies to the local side as it is when it is applied:
+        // a write landing between reading and settling is judged again
+        // with it, never superseded unseen.
+        for _ in 0..20 {
+            if let crate::store::Settled::Done(queued) = self.try_resolve_manually(conflict_id, choice)? {
+                return Ok(queued);
+            }
+        }
+        Err(EngineError::Invalid(format!(
+            "conflict {conflict_id}: its record keeps changing here; try again in a moment"
+        )))
+    }
+
+    fn try_resolve_manually(&self, conflict_id: &str, choice: &Resolution) -> Result<crate::store::Settled> {
+        let head = self.store.conflict(conflict_id)?;
+        let judged_up_to = self.store.queue_head(&head.entity, &head.record_id)?;
         let c = self.store.conflict(conflict_id)?;
         let result =
             resolve::apply_choice(c.local.as_ref(), c.remote.as_ref(), choice).map_err(EngineError::Invalid)?;
@@ -465,7 +481,7 @@ impl Inner {
             "merged"
         };
         let restorable = result != c.local;
-        let queued = self.store.settle_conflict(
+        self.store.settle_conflict(
             &crate::store::Settle {
                 entity: &c.entity,
                 record_id: &c.record_id,
@@ -478,10 +494,10 @@ impl Inner {
                 reason: "chosen by the user".into(),
                 local: c.local.clone(),
                 restorable,
+                judged_up_to,
             },
             local_now_ms(),
-        )?;
-        Ok(queued)
+        )
     }
 }
 

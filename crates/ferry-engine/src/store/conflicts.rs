@@ -1,6 +1,6 @@
 //! Conflicts parked for the user, and the history of resolutions.
 
-use ferry_protocol::RemoteRecord;
+use ferry_protocol::{Op, RemoteRecord};
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
@@ -24,6 +24,26 @@ pub struct Settle<'a> {
     pub local: Option<Fields>,
     /// The local side lost something the user may want back.
     pub restorable: bool,
+    /// The record's last queued mutation when the local side was read
+    /// ([`Store::queue_head`]): if another write came since, the decision
+    /// was made without it and is not applied.
+    pub judged_up_to: i64,
+}
+
+/// What [`Store::settle_conflict_at`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Settled; the id of the mutation that uploads the result, if any.
+    Done(Option<Uuid>),
+    /// A local write to the record came after its local side was read (by
+    /// another process, say): nothing was changed; judge again.
+    LocalChanged,
+}
+
+fn queue_head(conn: &rusqlite::Connection, entity: &str, record_id: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM outbox WHERE entity = ?1 AND record_id = ?2")?
+        .query_row(params![entity, record_id], |r| r.get(0))?)
 }
 
 impl Store {
@@ -62,7 +82,7 @@ impl Store {
     /// [`Store::settle_conflict_at`] with the decision time taken from `s`:
     /// a user's decision is stamped as an edit made the moment it was taken
     /// (`edited_at`, server clock); for an automatic one `now` is used.
-    pub fn settle_conflict(&self, s: &Settle<'_>, now: i64) -> Result<Option<Uuid>> {
+    pub fn settle_conflict(&self, s: &Settle<'_>, now: i64) -> Result<Settled> {
         let decided_at = if s.policy == ConflictPolicy::Manual { s.edited_at } else { now };
         self.settle_conflict_at(s, now, decided_at)
     }
@@ -74,10 +94,14 @@ impl Store {
     /// conflict it closed (if any) and the id of the mutation it queued.
     /// `now` is the local clock (the record's update time); `decided_at` is
     /// when the decision was taken, on the server clock (the history's time).
-    /// Returns the new mutation's id, if one was queued.
-    pub fn settle_conflict_at(&self, s: &Settle<'_>, now: i64, decided_at: i64) -> Result<Option<Uuid>> {
+    /// Returns the new mutation's id, if one was queued — or, if the record
+    /// got another local write after `s.judged_up_to`, changes nothing.
+    pub fn settle_conflict_at(&self, s: &Settle<'_>, now: i64, decided_at: i64) -> Result<Settled> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        if queue_head(&tx, s.entity, s.record_id)? != s.judged_up_to {
+            return Ok(Settled::LocalChanged);
+        }
         let conflict_id: Option<String> = tx
             .query_row(
                 "SELECT id FROM conflicts WHERE entity = ?1 AND record_id = ?2",
@@ -170,7 +194,13 @@ impl Store {
             ],
         )?;
         tx.commit()?;
-        Ok(new_id)
+        Ok(Settled::Done(new_id))
+    }
+
+    /// The record's last queued mutation (0: none): read it before reading
+    /// the local side of a conflict, pass it as [`Settle::judged_up_to`].
+    pub fn queue_head(&self, entity: &str, record_id: &str) -> Result<i64> {
+        queue_head(&self.conn(), entity, record_id)
     }
 
     pub fn open_conflicts(&self) -> Result<Vec<ConflictView>> {
@@ -233,8 +263,10 @@ impl Store {
         Ok(rows)
     }
 
-    /// The losing local value of a history entry, marking it restored.
-    pub fn take_restorable(&self, history_id: i64) -> Result<(String, String, Option<Fields>)> {
+    /// Queues a resolution's losing local value again as a new edit, and
+    /// marks the entry restored — both or neither, so a failed write (a full
+    /// disk) leaves the edit restorable.
+    pub fn restore(&self, history_id: i64, edited_at: i64, now: i64) -> Result<Uuid> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let row: Option<(String, String, Option<String>, bool)> = tx
@@ -254,9 +286,15 @@ impl Store {
                 "resolution {history_id} kept the local version (or was restored already); nothing to restore"
             )));
         }
+        let local = from_json(local);
+        let op = if local.is_some() { Op::Upsert } else { Op::Delete };
+        let w = super::WriteOp { entity, record_id, op, payload: local };
+        w.validate()?;
+        let ev = stamps::evidence(&tx, now, &monotonic_now())?;
+        let id = super::records::write_in(&tx, &w, edited_at, &ev)?;
         tx.execute("UPDATE history SET restored = 1 WHERE id = ?1", [history_id])?;
         tx.commit()?;
-        Ok((entity, record_id, from_json(local)))
+        Ok(id)
     }
 
     pub fn record_sync_run(&self, run: &SyncRun) -> Result<()> {
@@ -319,4 +357,101 @@ fn conflict_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictView> {
         local_edited_at: r.get(9)?,
         detected_at: r.get(10)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_protocol::Op;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::WriteOp;
+
+    fn put(s: &Store, v: serde_json::Value) {
+        let w = WriteOp { entity: "a".into(), record_id: "x".into(), op: Op::Upsert, payload: v.as_object().cloned() };
+        s.write(&w, 1, 1).unwrap();
+    }
+
+    fn settle(s: &Store, remote: &RemoteRecord, judged_up_to: i64) -> Settled {
+        let settle = Settle {
+            entity: "a",
+            record_id: "x",
+            remote,
+            result: remote.data.clone(),
+            edited_at: 5,
+            policy: ConflictPolicy::ServerWins,
+            winner: "remote",
+            reason: "test".into(),
+            local: json!({"n": 1}).as_object().cloned(),
+            restorable: true,
+            judged_up_to,
+        };
+        s.settle_conflict_at(&settle, 10, 10).unwrap()
+    }
+
+    /// Another process writes the record between the judgement and the
+    /// settlement: the settlement changes nothing, so that write is never
+    /// superseded without being judged.
+    #[test]
+    fn a_write_after_the_judgement_stops_the_settlement() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, json!({"n": 1}));
+        let judged = s.queue_head("a", "x").unwrap();
+        put(&s, json!({"n": 2})); // lands after the judgement
+        let remote = RemoteRecord {
+            entity: "a".into(),
+            record_id: "x".into(),
+            version: 3,
+            seq: 9,
+            deleted: false,
+            data: json!({"n": 0}).as_object().cloned(),
+            edited_at: 4,
+            edited_by: "b".into(),
+            server_time: 4,
+        };
+        assert_eq!(settle(&s, &remote, judged), Settled::LocalChanged);
+        assert_eq!(s.counts().unwrap().pending, 2, "both local writes still queued");
+        assert!(s.history(10).unwrap().is_empty());
+        assert_eq!(s.local_value("a", "x").unwrap(), json!({"n": 2}).as_object().cloned());
+
+        let judged = s.queue_head("a", "x").unwrap();
+        assert_eq!(settle(&s, &remote, judged), Settled::Done(None));
+        assert_eq!(s.counts().unwrap().pending, 0);
+        assert_eq!(s.history(10).unwrap()[0].superseded.len(), 2);
+    }
+
+    /// A restore that cannot be written leaves the losing edit restorable.
+    #[test]
+    fn a_failed_restore_can_be_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, json!({"n": 1}));
+        let remote = RemoteRecord {
+            entity: "a".into(),
+            record_id: "x".into(),
+            version: 3,
+            seq: 9,
+            deleted: false,
+            data: json!({"n": 0}).as_object().cloned(),
+            edited_at: 4,
+            edited_by: "b".into(),
+            server_time: 4,
+        };
+        assert_eq!(settle(&s, &remote, s.queue_head("a", "x").unwrap()), Settled::Done(None));
+        let h = s.history(10).unwrap()[0].id;
+        // The record is now read-only in a way the write refuses: a delete of
+        // nothing (the user deleted it since).
+        let del = WriteOp { entity: "a".into(), record_id: "x".into(), op: Op::Delete, payload: None };
+        s.write(&del, 6, 6).unwrap();
+        s.conn().execute("UPDATE history SET local = NULL WHERE id = ?1", [h]).unwrap();
+        assert!(s.restore(h, 7, 7).is_err(), "deleting a deleted record fails");
+        assert!(s.history(10).unwrap()[0].restorable, "still restorable after the failed write");
+        // Once it can be written, it is, once.
+        s.conn().execute("UPDATE history SET local = '{\"n\":1}' WHERE id = ?1", [h]).unwrap();
+        s.restore(h, 8, 8).unwrap();
+        assert_eq!(s.local_value("a", "x").unwrap(), json!({"n": 1}).as_object().cloned());
+        assert!(!s.history(10).unwrap()[0].restorable);
+        assert!(s.restore(h, 9, 9).is_err(), "not twice");
+    }
 }

@@ -14,7 +14,7 @@ mod server_state;
 mod settings;
 mod stamps;
 
-pub use conflicts::Settle;
+pub use conflicts::{Settle, Settled};
 pub use outbox::{BatchItem, LocalEditTimes, OutboxCounts, Settlement};
 pub use records::WriteOp;
 pub use stamps::{RestampInput, RestampOutcome};

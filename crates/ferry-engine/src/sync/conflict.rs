@@ -10,13 +10,34 @@ use crate::error::Result;
 use crate::model::{ConflictView, EngineEvent};
 use crate::resolve::{self, Decision, Version};
 use crate::state::Inner;
-use crate::store::{BatchItem, Settle};
+use crate::store::{BatchItem, Settle, Settled};
+
+/// Judging again because another process wrote the record meanwhile can
+/// only repeat while writes keep landing in those milliseconds.
+const MAX_JUDGEMENTS: usize = 20;
 
 impl Inner {
     /// Returns true if settled automatically, false if parked for the user.
     pub(super) fn settle_conflict_by_policy(self: &Arc<Self>, item: &BatchItem, remote: RemoteRecord) -> Result<bool> {
+        for _ in 0..MAX_JUDGEMENTS {
+            if let Some(settled) = self.try_settle_by_policy(item, &remote)? {
+                return Ok(settled);
+            }
+            tracing::info!(entity = %item.mutation.entity, record = %item.mutation.record_id, "record written meanwhile; judging again");
+        }
+        Err(crate::error::EngineError::Invalid(format!(
+            "{}/{} keeps changing while its conflict is settled; the next sync tries again",
+            item.mutation.entity, item.mutation.record_id
+        )))
+    }
+
+    /// One judgement: `None` if a local write landed after the local side
+    /// was read (nothing was changed).
+    fn try_settle_by_policy(self: &Arc<Self>, item: &BatchItem, remote: &RemoteRecord) -> Result<Option<bool>> {
         let m = &item.mutation;
         let policy = self.policy(&m.entity)?;
+        // First, so any write after it is noticed when settling.
+        let judged_up_to = self.store.queue_head(&m.entity, &m.record_id)?;
         let base = self.store.shadow(&m.entity, &m.record_id)?.and_then(|(_, data, _)| data);
         let local = self.store.local_value(&m.entity, &m.record_id)?;
         let times = self.store.local_edit_times(&m.entity, &m.record_id)?;
@@ -61,7 +82,7 @@ impl Inner {
                     entity: m.entity.clone(),
                     record_id: m.record_id.clone(),
                 });
-                return Ok(false);
+                return Ok(Some(false));
             }
             Decision::Remote => (remote_value.clone(), remote.edited_at, local != remote_value),
             // Keep the original edit time: lww must keep judging when the
@@ -69,11 +90,11 @@ impl Inner {
             Decision::Local => (local.clone(), local_edited_at, false),
             Decision::Merged(v) => (v.clone(), local_edited_at.max(remote.edited_at), true),
         };
-        self.store.settle_conflict_at(
+        let settled = self.store.settle_conflict_at(
             &Settle {
                 entity: &m.entity,
                 record_id: &m.record_id,
-                remote: &remote,
+                remote,
                 result,
                 edited_at,
                 policy,
@@ -81,16 +102,20 @@ impl Inner {
                 reason,
                 local,
                 restorable,
+                judged_up_to,
             },
             local_now_ms(),
             self.clock.now_ms(),
         )?;
+        if settled == Settled::LocalChanged {
+            return Ok(None);
+        }
         self.emit(EngineEvent::ConflictAutoResolved {
             entity: m.entity.clone(),
             record_id: m.record_id.clone(),
             winner: decision.winner().to_string(),
         });
-        Ok(true)
+        Ok(Some(true))
     }
 }
 
