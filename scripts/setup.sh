@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-PKGS="build-essential pkg-config curl procps iproute2 libssl-dev libdbus-1-dev
+PKGS="build-essential pkg-config curl procps iproute2 util-linux libssl-dev libdbus-1-dev
       libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
       xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 python3"
 missing=""

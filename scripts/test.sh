@@ -14,6 +14,9 @@ cargo build --workspace --bins --tests
 
 echo "== Rust unit and end-to-end tests (with a real Secret Service)"
 export FERRY_REQUIRE_KEYRING=1
+# CI runs as root on a fresh machine: the read-only and full-disk tests must
+# really run (tmpfs mounts, prlimit), never skip.
+export FERRY_REQUIRE_MOUNTS=1
 # A throwaway keyring (its own dir and password), so the user's is never touched.
 KEYRING_HOME=$(mktemp -d)
 trap 'rm -rf "$KEYRING_HOME"' EXIT

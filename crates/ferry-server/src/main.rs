@@ -160,6 +160,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 writeln!(out, "tombstones: {}", stats.tombstones)?;
                 writeln!(out, "mutations applied: {}", stats.mutations_applied)?;
+                writeln!(out, "distinct applied ids: {}", stats.distinct_applied_ids)?;
                 writeln!(out, "mutations duplicate: {}", stats.mutations_duplicate)?;
                 writeln!(out, "conflicts: {}", stats.conflicts)?;
                 writeln!(out, "rejected: {}", stats.rejected)?;
