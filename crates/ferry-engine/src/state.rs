@@ -409,7 +409,9 @@ impl Inner {
         } else {
             SyncState::Idle
         };
-        let in_flight = run.in_flight.min(counts.pending);
+        // In flight by this process, or — seen from another one (`ferry
+        // status` while the daemon pushes) — by whoever marked the rows.
+        let in_flight = run.in_flight.max(counts.in_flight).min(counts.pending);
         Status {
             state,
             pending: counts.pending - in_flight,

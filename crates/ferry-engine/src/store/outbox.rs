@@ -13,7 +13,10 @@ use crate::model::{Fields, MutationState, QueueItem};
 /// Counts of outbox entries by state (O(1): kept by triggers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
+    /// Waiting to be uploaded, including those in flight now.
     pub pending: u64,
+    /// Of `pending`, those a push (of any process) has out right now.
+    pub in_flight: u64,
     pub failed: u64,
     pub conflict: u64,
 }
@@ -56,7 +59,11 @@ impl Store {
             let (state, n) = row?;
             let n = n.max(0) as u64;
             match state.as_str() {
-                "pending" | "in-flight" => c.pending += n,
+                "pending" => c.pending += n,
+                "in-flight" => {
+                    c.pending += n;
+                    c.in_flight = n;
+                }
                 "failed" => c.failed = n,
                 "conflict" => c.conflict = n,
                 _ => {}
@@ -450,7 +457,7 @@ mod tests {
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].mutation.record_id, "q");
-        assert_eq!(s.counts().unwrap(), OutboxCounts { pending: 2, failed: 1, conflict: 0 });
+        assert_eq!(s.counts().unwrap(), OutboxCounts { pending: 2, in_flight: 0, failed: 1, conflict: 0 });
         let failed = s.queue(Some(MutationState::Failed), None, 10).unwrap();
         assert_eq!(failed[0].last_error.as_deref(), Some("bad"));
         s.retry(&failed[0].mutation_id).unwrap();
@@ -497,6 +504,7 @@ mod tests {
         s.mark_in_flight(&seqs).unwrap();
         assert_eq!(s.queue(Some(MutationState::InFlight), None, 10).unwrap().len(), 2);
         assert_eq!(s.counts().unwrap().pending, 3, "in flight still counts as waiting");
+        assert_eq!(s.counts().unwrap().in_flight, 2, "and is told apart, for other processes' status");
         assert_eq!(s.next_batch(0, 10, 1 << 20).unwrap().len(), 1, "never sent twice at once");
         // One applied, one answered "blocked": released back to pending.
         s.settle_batch(&[Settlement::Applied { item: &b[0], version: 1, duplicate: false }]).unwrap();
