@@ -380,3 +380,36 @@ fn queue_shows_mutations_in_flight_while_a_push_is_out() {
     assert_eq!(server_records(&server, "activity").len(), 3);
     assert_eq!(server.stats()["mutations_applied"], 3);
 }
+
+/// A client does not pull its own changes back when nothing else changed
+/// since its cursor, but another client's change in between is never
+/// skipped: clients taking turns, in batches of one, end up identical.
+#[test]
+fn own_changes_skip_the_pull_but_others_changes_are_never_skipped() {
+    let server = server_with_users();
+    let a = Ferry::new().with_env("FERRY_BATCH_MAX", "1");
+    let b = Ferry::new().with_env("FERRY_BATCH_MAX", "1");
+    a.connect(&server.url(), "mentor", "pw-mentor");
+    b.connect(&server.url(), "coordinator", "pw-coord");
+    for round in 0..6 {
+        for i in 0..3 {
+            a.put("activity", &format!("a{round}-{i}"), &json!({"by": "a", "round": round}));
+        }
+        a.sync().ok();
+        b.sync().ok();
+        b.put("activity", &format!("b{round}"), &json!({"by": "b", "round": round}));
+        if round % 2 == 0 {
+            // b edits one of a's records, so a must pull an update of a
+            // record it pushed itself.
+            b.patch("activity", &format!("a{round}-0"), &json!({"seen_by_b": true}));
+        }
+        b.sync().ok();
+    }
+    a.sync().ok();
+    b.sync().ok();
+    let on_server = server_records(&server, "activity").len();
+    assert_eq!(on_server, 6 * 4);
+    assert_eq!(sorted_list(&a, "activity"), sorted_list(&b, "activity"));
+    assert_eq!(sorted_list(&a, "activity").len(), on_server);
+    assert_eq!(a.get("activity", "a4-0").unwrap()["seen_by_b"], true, "b's edit of a's record reached a");
+}

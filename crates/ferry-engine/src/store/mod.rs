@@ -15,7 +15,7 @@ mod settings;
 mod stamps;
 
 pub use conflicts::{Settle, Settled};
-pub use outbox::{BatchItem, LocalEditTimes, OutboxCounts, Settlement};
+pub use outbox::{BatchItem, LocalEditTimes, OutboxCounts, OwnChanges, Settlement};
 pub use records::WriteOp;
 pub use stamps::{RestampInput, RestampOutcome};
 

@@ -42,6 +42,26 @@ impl LocalEditTimes {
     }
 }
 
+/// The stretch of the server's change sequence that a push answer says is
+/// exactly its batch's applied mutations: `(before, after]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnChanges {
+    pub before: u64,
+    pub after: u64,
+}
+
+impl OwnChanges {
+    /// The answer's claim, if it is consistent with its results: every
+    /// applied mutation's seq inside the stretch and the last one at its
+    /// end. A server that says nothing, or something odd, gets its own
+    /// changes pulled back as before (never a skipped change of others).
+    pub fn from_answer(before: Option<u64>, after: Option<u64>, applied_seqs: &[u64]) -> Option<OwnChanges> {
+        let (before, after) = (before?, after?);
+        let (lo, hi) = (*applied_seqs.iter().min()?, *applied_seqs.iter().max()?);
+        (before < lo && hi == after).then_some(OwnChanges { before, after })
+    }
+}
+
 /// A mutation ready to send, with the base version computed at send time.
 #[derive(Debug, Clone)]
 pub struct BatchItem {
@@ -125,8 +145,30 @@ impl Store {
 
     /// A batch's outcome, all in one transaction.
     pub fn settle_batch(&self, settled: &[Settlement<'_>]) -> Result<()> {
+        self.settle_batch_and_skip(settled, None)
+    }
+
+    /// [`Store::settle_batch`], and if the pull cursor had reached the start
+    /// of `own` (the stretch of the server's change sequence that is exactly
+    /// this batch's applied mutations), moves it past the stretch: pulling
+    /// our own changes back would only confirm what settling just wrote.
+    pub fn settle_batch_and_skip(&self, settled: &[Settlement<'_>], own: Option<OwnChanges>) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        if let Some(own) = own {
+            let cursor: i64 = tx
+                .query_row("SELECT value FROM settings WHERE key = 'pull_cursor'", [], |r| r.get::<_, String>(0))
+                .optional()?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if cursor >= own.before as i64 && own.after as i64 > cursor {
+                tx.execute(
+                    "INSERT INTO settings(key, value) VALUES ('pull_cursor', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [own.after.to_string()],
+                )?;
+            }
+        }
         for s in settled {
             match *s {
                 Settlement::Applied { item, version, duplicate } => {
@@ -431,6 +473,42 @@ mod tests {
     fn put(s: &Store, id: &str, v: serde_json::Value) {
         let w = WriteOp { entity: "a".into(), record_id: id.into(), op: Op::Upsert, payload: v.as_object().cloned() };
         s.write(&w, 1, 1).unwrap();
+    }
+
+    #[test]
+    fn own_changes_are_believed_only_when_the_answer_is_consistent() {
+        let own = |b, a, seqs: &[u64]| OwnChanges::from_answer(b, a, seqs);
+        assert_eq!(own(Some(4), Some(9), &[7, 8, 9]), Some(OwnChanges { before: 4, after: 9 }));
+        assert_eq!(own(None, Some(9), &[9]), None, "a server that does not say");
+        assert_eq!(own(Some(4), Some(9), &[]), None, "nothing applied, nothing to skip");
+        assert_eq!(own(Some(8), Some(9), &[7, 9]), None, "an applied seq before the stretch");
+        assert_eq!(own(Some(4), Some(12), &[7, 9]), None, "the stretch runs past our last change");
+    }
+
+    #[test]
+    fn the_cursor_skips_our_own_changes_only_if_it_had_reached_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        let cursor = |s: &Store| s.setting_i64("pull_cursor").unwrap().unwrap_or(0);
+        put(&s, "r", json!({"n": 1}));
+        let b = s.next_batch(0, 10, 1 << 20).unwrap();
+        let applied = [Settlement::Applied { item: &b[0], version: 1, duplicate: false }];
+        // Someone else's change (seq 3) came before ours (seq 5) and was
+        // never pulled: the cursor must stay to fetch it.
+        s.set_setting("pull_cursor", "2").unwrap();
+        s.settle_batch_and_skip(&applied, Some(OwnChanges { before: 3, after: 5 })).unwrap();
+        assert_eq!(cursor(&s), 2);
+        // Caught up to the start of the stretch: skip it.
+        put(&s, "q", json!({"n": 2}));
+        let b = s.next_batch(0, 10, 1 << 20).unwrap();
+        s.set_setting("pull_cursor", "5").unwrap();
+        s.settle_batch_and_skip(
+            &[Settlement::Applied { item: &b[0], version: 1, duplicate: false }],
+            Some(OwnChanges { before: 5, after: 6 }),
+        )
+        .unwrap();
+        assert_eq!(cursor(&s), 6);
+        assert_eq!(s.counts().unwrap().pending, 0);
     }
 
     #[test]

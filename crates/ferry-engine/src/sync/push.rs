@@ -9,7 +9,7 @@ use crate::clock::{local_now_ms, monotonic_now};
 use crate::error::{EngineError, Result};
 use crate::model::{EngineEvent, SyncReport};
 use crate::state::{Inner, Link};
-use crate::store::{BatchItem, RestampInput, Settlement, Store};
+use crate::store::{BatchItem, OwnChanges, RestampInput, Settlement, Store};
 use crate::transport::TransportError;
 
 /// A sample of the server's clock this recent (from this process, with no
@@ -46,7 +46,16 @@ impl Inner {
             self.run_state().in_flight = 0;
             match resp {
                 Ok(resp) => {
-                    self.settle(&batch, resp.results, report).await?;
+                    let applied: Vec<u64> = resp
+                        .results
+                        .iter()
+                        .filter_map(|r| match r.outcome {
+                            Outcome::Applied { seq, .. } => Some(seq),
+                            _ => None,
+                        })
+                        .collect();
+                    let own = OwnChanges::from_answer(resp.seq_before, resp.seq_after, &applied);
+                    self.settle(&batch, resp.results, own, report).await?;
                     after = last_seq;
                 }
                 // Too big for this server: halve and try the same items again.
@@ -122,6 +131,7 @@ impl Inner {
         self: &Arc<Self>,
         batch: &[BatchItem],
         results: Vec<ferry_protocol::MutationResult>,
+        own: Option<OwnChanges>,
         report: &mut SyncReport,
     ) -> Result<()> {
         let mut settled = Vec::with_capacity(batch.len());
@@ -147,7 +157,7 @@ impl Inner {
         let applied = settled.iter().filter(|s| matches!(s, Settlement::Applied { .. })).count() as u64;
         // Settled in this batch: applied, failed for good, or in conflict.
         let progressed = applied + failed.len() as u64 + conflicts.len() as u64;
-        self.store.settle_batch(&settled)?;
+        self.store.settle_batch_and_skip(&settled, own)?;
         report.uploaded += applied;
         report.failed += failed.len() as u64;
         for (item, reason) in failed {
@@ -242,11 +252,11 @@ mod tests {
             mutation_id: first[1].mutation.id,
             outcome: Outcome::Rejected { code: RejectCode::Validation, message: "no".into() },
         };
-        inner.settle(&first, vec![applied(&first[0]), rejected], &mut report).await.unwrap();
+        inner.settle(&first, vec![applied(&first[0]), rejected], None, &mut report).await.unwrap();
         for _ in 0..2 {
             let batch = inner.store.next_batch(first[1].seq, 2, 1 << 20).unwrap();
             let results = batch.iter().map(applied).collect();
-            inner.settle(&batch, results, &mut report).await.unwrap();
+            inner.settle(&batch, results, None, &mut report).await.unwrap();
         }
         assert_eq!((report.uploaded, report.failed), (4, 1));
         assert_eq!(inner.run_state().progress.unwrap().uploaded, 5, "4 applied + 1 failed, each once");
