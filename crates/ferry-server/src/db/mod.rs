@@ -47,8 +47,10 @@ impl ServerDb {
         };
         let mut conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        // WAL: readers never block the writer; NORMAL is durable across
-        // process crashes (only an OS crash can lose the last commits).
+        // WAL: readers never block the writer. synchronous=FULL: an answered
+        // push survives a power cut too — its client deletes the mutations
+        // from its outbox on that answer, so a lost commit would be lost
+        // data. One fsync per batch.
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(open_err)?;
@@ -59,7 +61,7 @@ impl ServerDb {
         // 64 MB of page cache: the applied-mutation index grows with every
         // mutation ever applied and is probed on each one.
         conn.pragma_update(None, "cache_size", -65536)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
