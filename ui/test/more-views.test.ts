@@ -1,36 +1,14 @@
-import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { clearMocks } from "@tauri-apps/api/mocks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ResolutionEntry } from "../src/bindings/ResolutionEntry";
 import type { Settings } from "../src/bindings/Settings";
 import type { Status } from "../src/bindings/Status";
-import type { Ctx } from "../src/ctx";
 import { history } from "../src/views/history";
 import { overview } from "../src/views/overview";
 import { queue } from "../src/views/queue";
 import { settings } from "../src/views/settings";
 import { item, status } from "./fixtures";
-
-type Call = { cmd: string; args: Record<string, unknown> };
-let calls: Call[] = [];
-
-function ipc(handlers: Record<string, (args: Record<string, unknown>) => unknown>) {
-  calls = [];
-  mockIPC((cmd, args) => {
-    calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
-    const f = handlers[cmd];
-    if (!f) throw new Error(`unexpected command ${cmd}`);
-    return f((args ?? {}) as Record<string, unknown>);
-  });
-}
-
-function ctx(over: Partial<Ctx> = {}): Ctx {
-  return { status: () => status(), info: () => null, go: vi.fn(), toast: vi.fn(), ...over };
-}
-
-const tick = () => new Promise((r) => setTimeout(r, 5));
-async function settle() { for (let i = 0; i < 6; i++) await tick(); }
-const byTestId = (root: ParentNode, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
-const sent = (cmd: string) => calls.filter((c) => c.cmd === cmd).map((c) => c.args);
+import { byTestId, ctx, ipc, sent, settle } from "./harness";
 
 beforeEach(() => { document.body.innerHTML = ""; });
 afterEach(() => clearMocks());

@@ -1,33 +1,12 @@
-import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Ctx } from "../src/ctx";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startApp } from "../src/main";
 import { conflicts } from "../src/views/conflicts";
 import { failures } from "../src/views/failures";
 import { queue } from "../src/views/queue";
 import { conflict, item, outbox, status } from "./fixtures";
-
-type Call = { cmd: string; args: Record<string, unknown> };
-let calls: Call[] = [];
-
-function ipc(handlers: Record<string, (args: Record<string, unknown>) => unknown>, events = false) {
-  calls = [];
-  mockIPC((cmd, args) => {
-    calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
-    const f = handlers[cmd];
-    if (!f) throw new Error(`unexpected command ${cmd}`);
-    return f((args ?? {}) as Record<string, unknown>);
-  }, { shouldMockEvents: events });
-}
-
-function ctx(over: Partial<Ctx> = {}): Ctx {
-  return { status: () => status(), info: () => null, go: vi.fn(), toast: vi.fn(), ...over };
-}
-
-const tick = () => new Promise((r) => setTimeout(r, 5));
-async function settle() { for (let i = 0; i < 6; i++) await tick(); }
-const byTestId = (root: ParentNode, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
+import { byTestId, calls, ctx, ipc, settle } from "./harness";
 
 beforeEach(() => { document.body.innerHTML = ""; });
 afterEach(() => clearMocks());

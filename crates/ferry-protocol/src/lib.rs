@@ -220,6 +220,19 @@ pub struct PushResponse {
     pub seq_after: Option<u64>,
 }
 
+impl PushResponse {
+    /// The change seqs of the mutations applied now, in request order.
+    pub fn applied_seqs(&self) -> Vec<u64> {
+        self.results
+            .iter()
+            .filter_map(|r| match r.outcome {
+                Outcome::Applied { seq, .. } => Some(seq),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The outcome of one mutation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MutationResult {

@@ -372,6 +372,21 @@ mod tests {
         s.write(&w, 1, 1).unwrap();
     }
 
+    /// The server's side of the conflict: version 3 of a/x.
+    fn server_version() -> RemoteRecord {
+        RemoteRecord {
+            entity: "a".into(),
+            record_id: "x".into(),
+            version: 3,
+            seq: 9,
+            deleted: false,
+            data: json!({"n": 0}).as_object().cloned(),
+            edited_at: 4,
+            edited_by: "b".into(),
+            server_time: 4,
+        }
+    }
+
     fn settle(s: &Store, remote: &RemoteRecord, judged_up_to: i64) -> Settled {
         let settle = Settle {
             entity: "a",
@@ -399,17 +414,7 @@ mod tests {
         put(&s, json!({"n": 1}));
         let judged = s.queue_head("a", "x").unwrap();
         put(&s, json!({"n": 2})); // lands after the judgement
-        let remote = RemoteRecord {
-            entity: "a".into(),
-            record_id: "x".into(),
-            version: 3,
-            seq: 9,
-            deleted: false,
-            data: json!({"n": 0}).as_object().cloned(),
-            edited_at: 4,
-            edited_by: "b".into(),
-            server_time: 4,
-        };
+        let remote = server_version();
         assert_eq!(settle(&s, &remote, judged), Settled::LocalChanged);
         assert_eq!(s.counts().unwrap().pending, 2, "both local writes still queued");
         assert!(s.history(10).unwrap().is_empty());
@@ -427,17 +432,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db")).unwrap();
         put(&s, json!({"n": 1}));
-        let remote = RemoteRecord {
-            entity: "a".into(),
-            record_id: "x".into(),
-            version: 3,
-            seq: 9,
-            deleted: false,
-            data: json!({"n": 0}).as_object().cloned(),
-            edited_at: 4,
-            edited_by: "b".into(),
-            server_time: 4,
-        };
+        let remote = server_version();
         assert_eq!(settle(&s, &remote, s.queue_head("a", "x").unwrap()), Settled::Done(None));
         let h = s.history(10).unwrap()[0].id;
         // The record is now read-only in a way the write refuses: a delete of

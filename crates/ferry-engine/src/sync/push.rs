@@ -46,15 +46,7 @@ impl Inner {
             self.run_state().in_flight = 0;
             match resp {
                 Ok(resp) => {
-                    let applied: Vec<u64> = resp
-                        .results
-                        .iter()
-                        .filter_map(|r| match r.outcome {
-                            Outcome::Applied { seq, .. } => Some(seq),
-                            _ => None,
-                        })
-                        .collect();
-                    let own = OwnChanges::from_answer(resp.seq_before, resp.seq_after, &applied);
+                    let own = OwnChanges::from_answer(resp.seq_before, resp.seq_after, &resp.applied_seqs());
                     self.settle(&batch, resp.results, own, report).await?;
                     after = last_seq;
                 }
