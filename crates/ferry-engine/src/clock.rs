@@ -8,7 +8,7 @@
 //! shortest round trip in a recent window is the estimate, so a slow or
 //! congested request never drags it off. A raw local clock is never trusted
 //! for ordering: edits stamped without a fresh estimate are re-stamped at the
-//! next contact with the server (see `store::outbox::restamp`).
+//! next contact with the server (see `store::stamps`).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -78,8 +78,10 @@ fn process_clock() -> Monotonic {
 struct Sample {
     offset_ms: i64,
     rtt_ms: i64,
+    /// When the answer arrived.
     at: Instant,
-    /// The local wall clock at `at`, to notice a step since.
+    /// The local wall clock when the answer arrived (at `at`), to notice a
+    /// step since.
     local_ms: i64,
 }
 
@@ -172,7 +174,7 @@ impl ServerClock {
             return s.offset(); // not a real observation
         }
         let mid = sent + rtt_ms / 2;
-        let sample = Sample { offset_ms: server_time - mid, rtt_ms, at: now, local_ms: mid };
+        let sample = Sample { offset_ms: server_time - mid, rtt_ms, at: now, local_ms: received };
         s.window.retain(|old| now.saturating_duration_since(old.at) <= MAX_AGE);
         if let Some(best) = s.best() {
             // Each sample's true offset lies within ± rtt/2 of it. If the two
@@ -193,6 +195,17 @@ impl ServerClock {
 
 #[cfg(test)]
 mod tests {
+    /// A slow answer (3 s round trip: a train's mobile link) is an honest
+    /// sample, not a clock step: the estimate stays fresh.
+    #[test]
+    fn a_slow_round_trip_is_not_a_clock_step() {
+        let c = ServerClock::new(None);
+        let received = local_now_ms();
+        c.observe(received - 3000, received, received + 60_000);
+        assert!(c.fresh_offset(Duration::from_secs(600)).is_some());
+        assert!((c.offset_ms() - 61_500).abs() <= 2, "{}", c.offset_ms());
+    }
+
     use super::*;
 
     #[test]

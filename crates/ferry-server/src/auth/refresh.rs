@@ -84,14 +84,21 @@ pub fn consume(conn: &Connection, token: &str, now: i64) -> Result<Consumed> {
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, bool>(4)?,
-                r.get::<_, bool>(5)?,
+                r.get::<_, i64>(5)?,
             ))
         })
         .optional()?;
     let Some((rowid, family, user, expires_at, used, revoked)) = row else {
         return Ok(Consumed::Unknown);
     };
-    if revoked {
+    if revoked == SUPERSEDED_BY_RETRY {
+        // Only an answer lost on its way is superseded by a retry: its
+        // client never saw it. Someone presenting it anyway got it from
+        // elsewhere, and the retry may have been theirs: end the family.
+        revoke_family(conn, &family)?;
+        return Ok(Consumed::Reused);
+    }
+    if revoked != 0 {
         return Ok(Consumed::Revoked);
     }
     if used {
@@ -132,11 +139,15 @@ fn retry_within_grace(conn: &Connection, family: &str, rowid: i64, now: i64) -> 
     })
 }
 
+/// `revoked` of a token superseded by a grace retry (1: revoked).
+const SUPERSEDED_BY_RETRY: i64 = 2;
+
 /// Revokes the tokens issued after the one at `rowid` in its family: answers
-/// the client never received and will never present.
+/// the client never received and will never present (if one is presented,
+/// it was stolen: see [`consume`]).
 fn revoke_successors(conn: &Connection, family: &str, rowid: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1 AND rowid > ?2")?
-        .execute((family, rowid))?;
+    conn.prepare_cached("UPDATE refresh_tokens SET revoked = ?3 WHERE family = ?1 AND rowid > ?2 AND revoked = 0")?
+        .execute((family, rowid, SUPERSEDED_BY_RETRY))?;
     Ok(())
 }
 
@@ -217,11 +228,10 @@ mod tests {
         let lost = issue(&conn, "fam", 1000);
         // The answer carrying `lost` never arrived; the client retries t1.
         assert_eq!(consume(&conn, &t1, 1500).unwrap(), retried());
-        assert_eq!(consume(&conn, &lost, 1600).unwrap(), Consumed::Revoked);
+        let _ = lost; // never presented: its client never saw it
         // Lost again: the grace still runs from t1's first use.
-        let lost_again = issue(&conn, "fam", 1500);
+        let _lost_again = issue(&conn, "fam", 1500);
         assert_eq!(consume(&conn, &t1, 1000 + REUSE_GRACE_MS).unwrap(), retried());
-        assert_eq!(consume(&conn, &lost_again, 2000).unwrap(), Consumed::Revoked);
         let kept = issue(&conn, "fam", 1000 + REUSE_GRACE_MS);
         let last_moment = 1000 + REUSE_GRACE_MS;
         assert_eq!(consume(&conn, &kept, last_moment).unwrap(), ok());
@@ -235,6 +245,21 @@ mod tests {
             consume(&conn, &other_family, last_moment).unwrap(),
             Consumed::Ok { family: "other".into(), user: "ann".into() }
         );
+    }
+
+    /// A thief replays a used token within the grace window and gets a
+    /// fresh pair; the real client then presents the successor it did
+    /// receive, now superseded: that is theft, and nobody keeps the session.
+    #[test]
+    fn a_superseded_successor_presented_is_theft_and_ends_the_family() {
+        let conn = db();
+        let t1 = issue(&conn, "fam", 0);
+        assert_eq!(consume(&conn, &t1, 1000).unwrap(), ok());
+        let clients = issue(&conn, "fam", 1000);
+        assert_eq!(consume(&conn, &t1, 1500).unwrap(), retried(), "the thief's replay");
+        let thiefs = issue(&conn, "fam", 1500);
+        assert_eq!(consume(&conn, &clients, 2000).unwrap(), Consumed::Reused);
+        assert_eq!(consume(&conn, &thiefs, 2000).unwrap(), Consumed::Revoked, "the thief's session is over too");
     }
 
     #[test]
