@@ -29,7 +29,9 @@ struct Inner {
 
 impl HostLink {
     pub fn new(out: Box<dyn Write + Send>) -> HostLink {
-        HostLink { inner: Arc::new(Inner { out: Mutex::new(out), next_id: AtomicU64::new(1), waiting: Default::default() }) }
+        HostLink {
+            inner: Arc::new(Inner { out: Mutex::new(out), next_id: AtomicU64::new(1), waiting: Default::default() }),
+        }
     }
 
     /// Runs a command in `ferry-app` and waits for its answer.
@@ -37,7 +39,12 @@ impl HostLink {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.inner.waiting.lock().unwrap().insert(id, tx);
-        let sent = ferry_ipc::write_line(&mut *self.inner.out.lock().unwrap(), &Call { id, request });
+        // A pipe write can block (ferry-app busy): keep it off the runtime.
+        let inner = self.inner.clone();
+        let call = Call { id, request };
+        let sent = tokio::task::spawn_blocking(move || ferry_ipc::write_line(&mut *inner.out.lock().unwrap(), &call))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         if let Err(e) = sent {
             self.inner.waiting.lock().unwrap().remove(&id);
             return Err(format!("Ferry's background process is gone ({e}); start Ferry again"));

@@ -46,10 +46,12 @@ fn main_registers_every_command() {
 #[test]
 fn the_ui_invokes_only_known_commands_and_all_of_them() {
     let api = repo_file("ui/src/api.ts");
+    // Every `invoke(` or `invoke<T>(`, typed or not, and the quoted name after it.
     let invoked: BTreeSet<String> = api
-        .split("invoke<")
+        .split("invoke")
         .skip(1)
-        .filter_map(|s| s.split("(\"").nth(1))
+        .filter(|s| s.starts_with('(') || s.starts_with('<'))
+        .filter_map(|s| s.split_once("(\"").map(|(_, rest)| rest))
         .filter_map(|s| s.split('"').next())
         .map(str::to_string)
         .collect();

@@ -272,6 +272,22 @@ def run(s, t0):
           (m["picture"], m["status"]))
     check("tray tooltip carries the status line", "2 conflicts" in (m["tooltip"] or ""), m["tooltip"])
 
+    # ---- while they wait for the user, a notification says so (once the
+    # ---- quiet period after reconnecting has passed)
+    def read_notes():
+        # The file appears with the first notification: keep waiting.
+        try:
+            with open(os.path.join(BUS_OUT, "notifications.jsonl")) as f:
+                return [json.loads(x) for x in f]
+        except FileNotFoundError:
+            return []
+    try:
+        notes = wait_for("a notification about the conflicts",
+                         lambda: (lambda ns: any("conflict" in n["body"] for n in ns) and ns)(read_notes()), timeout=60)
+    except TimeoutError:
+        notes = read_notes()
+    check("a notification said a conflict needs the user", any("conflict" in n["body"] for n in notes), notes)
+
     s.click('[data-testid="conflict"][data-record="act-001"] [data-testid="keep-mine"]')
     s.wait("act-001 resolved", lambda: s.count('[data-testid="conflict"][data-record="act-001"]') == 0, timeout=20)
     card = '[data-testid="conflict"][data-record="act-002"]'
@@ -298,20 +314,12 @@ def run(s, t0):
     except TimeoutError as e:
         check("server has the chosen values", False, e)
 
-    # ---- notifications: summaries, not one per item
-    notes = []
+    # ---- the notifications so far: summaries, not one per item
     try:
-        def read_notes():
-            # The file appears with the first notification: keep waiting.
-            try:
-                with open(os.path.join(BUS_OUT, "notifications.jsonl")) as f:
-                    return [json.loads(x) for x in f]
-            except FileNotFoundError:
-                return []
-        notes = s.wait("a notification", read_notes, timeout=90)
-    except TimeoutError as e:
-        print(e)
-    check("a notification said a conflict needs the user", any("conflict" in n["body"] for n in notes), notes)
+        notes = wait_for("a 'back online' notification",
+                         lambda: (lambda ns: any("Back online" in n["body"] for n in ns) and ns)(read_notes()), timeout=30)
+    except TimeoutError:
+        notes = read_notes()
     check("a notification said the backlog was uploaded after being offline",
           any("Back online" in n["body"] for n in notes), notes)
     check("notifications are summaries (at most 3 so far)", 0 < len(notes) <= 3, len(notes))

@@ -37,7 +37,7 @@ export const STATE_WORDS: Record<SyncState, string> = {
   "needs-sign-in": "Sign-in needed",
 };
 
-/** The tray's five pictures, by the same precedence as src-tauri/src/tray.rs. */
+/** The tray's five pictures, by the same precedence as crates/ferry-desktop/src/tray.rs. */
 export type Picture = "synced" | "syncing" | "offline" | "paused" | "attention";
 
 export function picture(s: Status): Picture {

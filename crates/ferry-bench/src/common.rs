@@ -22,12 +22,7 @@ pub const RECORD_BYTES: usize = 300;
 pub fn parse_sizes(s: &str) -> Result<Vec<usize>, String> {
     s.split(',')
         .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            p.trim()
-                .replace('_', "")
-                .parse::<usize>()
-                .map_err(|e| format!("{p:?}: {e}"))
-        })
+        .map(|p| p.trim().replace('_', "").parse::<usize>().map_err(|e| format!("{p:?}: {e}")))
         .collect()
 }
 
@@ -36,7 +31,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -57,17 +52,11 @@ pub fn fmt_rate(r: f64) -> String {
 /// A JSON object whose serialization is exactly `bytes` long, distinct per `i`.
 pub fn payload(i: usize, bytes: usize) -> Fields {
     let mut map = Fields::new();
-    map.insert(
-        "title".into(),
-        json!(format!("Peer mentoring session {i:08}")),
-    );
+    map.insert("title".into(), json!(format!("Peer mentoring session {i:08}")));
     map.insert("minutes".into(), json!(90));
     map.insert("notes".into(), json!(""));
     let base = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(0);
-    map.insert(
-        "notes".into(),
-        json!("n".repeat(bytes.saturating_sub(base))),
-    );
+    map.insert("notes".into(), json!("n".repeat(bytes.saturating_sub(base))));
     map
 }
 
@@ -77,9 +66,7 @@ pub fn record_id(i: usize) -> String {
 
 /// Rows `start..start+n` as put_many items.
 pub fn items(start: usize, n: usize) -> Vec<(String, String, Fields)> {
-    (start..start + n)
-        .map(|i| (ENTITY.to_string(), record_id(i), payload(i, RECORD_BYTES)))
-        .collect()
+    (start..start + n).map(|i| (ENTITY.to_string(), record_id(i), payload(i, RECORD_BYTES))).collect()
 }
 
 /// Enqueues `n` records through `Engine::put_many` in chunks; returns the
@@ -115,17 +102,11 @@ impl BenchServer {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("server.db");
         let db2 = db.clone();
-        tokio::task::spawn_blocking(move || ferry_server::add_user(&db2, USER, "bench", PASSWORD))
-            .await??;
+        tokio::task::spawn_blocking(move || ferry_server::add_user(&db2, USER, "bench", PASSWORD)).await??;
         let mut config = ferry_server::Config::new(&db);
         config.listen = "127.0.0.1:0".parse()?;
         let server = ferry_server::serve(config).await?;
-        Ok(BenchServer {
-            url: server.url(),
-            db,
-            server: Some(server),
-            _dir: dir,
-        })
+        Ok(BenchServer { url: server.url(), db, server: Some(server), _dir: dir })
     }
 
     pub async fn stop(mut self) -> Result<()> {
@@ -158,32 +139,17 @@ impl ServerReader {
             .error_for_status()?
             .json()
             .await?;
-        let token = v["access_token"]
-            .as_str()
-            .context("no access_token in login answer")?
-            .to_string();
-        Ok(ServerReader {
-            http,
-            url: url.to_string(),
-            token,
-        })
+        let token = v["access_token"].as_str().context("no access_token in login answer")?.to_string();
+        Ok(ServerReader { http, url: url.to_string(), token })
     }
 
     /// Whether the server holds `entity/id` (any version).
     pub async fn has(&self, entity: &str, id: &str) -> Result<bool> {
-        let r = self
-            .http
-            .get(format!("{}/v1/records/{entity}/{id}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
+        let r = self.http.get(format!("{}/v1/records/{entity}/{id}", self.url)).bearer_auth(&self.token).send().await?;
         match r.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            s => bail!(
-                "GET record answered {s}: {}",
-                r.text().await.unwrap_or_default()
-            ),
+            s => bail!("GET record answered {s}: {}", r.text().await.unwrap_or_default()),
         }
     }
 
@@ -210,10 +176,7 @@ pub fn token_file(data_dir: &Path) -> PathBuf {
 }
 
 pub fn engine_config(data_dir: &Path) -> EngineConfig {
-    EngineConfig {
-        token_store: TokenStoreChoice::File(token_file(data_dir)),
-        ..EngineConfig::new(data_dir)
-    }
+    EngineConfig { token_store: TokenStoreChoice::File(token_file(data_dir)), ..EngineConfig::new(data_dir) }
 }
 
 /// Opens an engine in `data_dir`; with a server, points it there and signs in.
@@ -244,10 +207,7 @@ pub fn ferry_bin() -> Result<PathBuf> {
     let me = std::env::current_exe()?;
     let p = me.with_file_name("ferry");
     if !p.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --release -p ferry-cli` or set FERRY_BIN",
-            p.display()
-        );
+        bail!("{} not found: build it with `cargo build --release -p ferry-cli` or set FERRY_BIN", p.display());
     }
     Ok(p)
 }
@@ -268,11 +228,7 @@ pub fn run_timed(mut c: Command) -> Result<(Output, Duration)> {
     let out = c.output().with_context(|| format!("cannot run {c:?}"))?;
     let d = t.elapsed();
     if !out.status.success() {
-        bail!(
-            "{c:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{c:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     Ok((out, d))
 }
@@ -318,12 +274,7 @@ impl Section {
     }
 
     pub fn goal(&mut self, what: &str, target: &str, measured: String, met: bool) {
-        self.goals.push(Goal {
-            what: what.into(),
-            target: target.into(),
-            measured,
-            met,
-        });
+        self.goals.push(Goal { what: what.into(), target: target.into(), measured, met });
     }
 
     /// Plain-text table on stdout.
@@ -345,13 +296,7 @@ impl Section {
                 .join("  ")
         };
         println!("{}", line(&self.headers));
-        println!(
-            "{}",
-            w.iter()
-                .map(|k| "-".repeat(*k))
-                .collect::<Vec<_>>()
-                .join("  ")
-        );
+        println!("{}", w.iter().map(|k| "-".repeat(*k)).collect::<Vec<_>>().join("  "));
         for r in &self.rows {
             println!("{}", line(r));
         }
@@ -412,9 +357,7 @@ pub fn ms_str(d: Duration) -> String {
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 pub fn warn_debug() {

@@ -29,7 +29,7 @@ pub fn run(args: Args) -> Result<Section> {
         "N queued 300-byte records (enqueued with `Engine::put_many` in chunks of 10 000) uploaded by one \
          `Engine::sync_once` to an embedded `ferry-server` over real HTTP on loopback (same process, same \
          machine). *raw SQLite* = the same rows inserted into a plain rusqlite table \
-         `(entity, id, data, PRIMARY KEY(entity, id))`, WAL, synchronous=NORMAL, one transaction, in the same \
+         `(entity, id, data, PRIMARY KEY(entity, id))`, WAL, synchronous=FULL (as the engine and server), one transaction, in the same \
          run. *ratio* = upload rate / raw insert rate.",
         &["records", "raw SQLite insert/s", "enqueue (put_many)/s", "upload (sync_once)/s", "upload time", "ratio"],
     );
@@ -51,12 +51,7 @@ pub fn run(args: Args) -> Result<Section> {
         ]);
     }
     if let Some(w) = worst {
-        section.goal(
-            "upload / raw SQLite",
-            "≥ 0.25",
-            format!("{w:.3} (worst size)"),
-            w >= 0.25,
-        );
+        section.goal("upload / raw SQLite", "≥ 0.25", format!("{w:.3} (worst size)"), w >= 0.25);
     }
     Ok(section)
 }
@@ -70,32 +65,16 @@ pub fn measure(n: usize) -> Result<Measured> {
         let engine = engine_at(dir.path(), Some(&server.url)).await?;
         let eng = engine.clone();
         let enqueue = tokio::task::spawn_blocking(move || enqueue(&eng, 0, n)).await??;
-        ensure!(
-            engine.refresh_status().pending as usize == n,
-            "queue holds {} not {n}",
-            engine.status().pending
-        );
+        ensure!(engine.refresh_status().pending as usize == n, "queue holds {} not {n}", engine.status().pending);
         let t = Instant::now();
         let report = engine.sync_once().await?;
         let upload = t.elapsed();
-        ensure!(
-            report.uploaded as usize == n,
-            "uploaded {} of {n}",
-            report.uploaded
-        );
+        ensure!(report.uploaded as usize == n, "uploaded {} of {n}", report.uploaded);
         let stats = server.stats()?;
-        ensure!(
-            stats.mutations_applied as usize == n,
-            "server applied {} of {n}",
-            stats.mutations_applied
-        );
+        ensure!(stats.mutations_applied as usize == n, "server applied {} of {n}", stats.mutations_applied);
         drop(engine);
         server.stop().await?;
-        Ok(Measured {
-            raw,
-            enqueue,
-            upload,
-        })
+        Ok(Measured { raw, enqueue, upload })
     })
 }
 
@@ -104,18 +83,12 @@ pub fn raw_sqlite(n: usize) -> Result<Duration> {
     let dir = tempfile::tempdir()?;
     let mut conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
          CREATE TABLE raw (entity TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (entity, id));",
     )?;
     // Same rows, serialized before the clock starts: this is SQLite's rate.
-    let rows: Vec<(String, String)> = (0..n)
-        .map(|i| {
-            (
-                record_id(i),
-                serde_json::Value::Object(payload(i, RECORD_BYTES)).to_string(),
-            )
-        })
-        .collect();
+    let rows: Vec<(String, String)> =
+        (0..n).map(|i| (record_id(i), serde_json::Value::Object(payload(i, RECORD_BYTES)).to_string())).collect();
     let t = Instant::now();
     let tx = conn.transaction()?;
     {

@@ -13,9 +13,7 @@ impl Autostart {
     /// `demo`: the demo gets its own entry ("Ferry (demo)"), so trying the
     /// demo never changes a real setup's.
     pub fn new(demo: bool, data_dir: Option<&Path>) -> Autostart {
-        let exe = std::env::var_os("APPIMAGE")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::current_exe().ok());
+        let exe = std::env::var_os("APPIMAGE").map(std::path::PathBuf::from).or_else(|| std::env::current_exe().ok());
         let Some(exe) = exe else {
             tracing::warn!("cannot tell where ferry-app is; start at login is unavailable");
             return Autostart { entry: None };

@@ -68,19 +68,32 @@ fn handle_blocking(app: &App, req: Request) -> Answer {
             ok(())
         }
         // Keep one side for every listed conflict (all open ones if none
-        // are listed). Stops at the first error; answers how many it settled.
+        // are listed). Stops at the first error; what was settled before it
+        // stays settled and is uploaded, and the answer says how many.
         Request::ResolveAll { keep, ids } => {
             let ids = match ids {
                 Some(ids) if !ids.is_empty() => ids,
                 _ => bridge.conflicts()?.into_iter().map(|c| c.id).collect(),
             };
+            let total = ids.len();
             let mut n = 0u32;
+            let mut failure = None;
             for id in ids {
-                bridge.resolve(&id, Resolution { keep: Some(keep), ..Default::default() })?;
-                n += 1;
+                match bridge.resolve(&id, Resolution { keep: Some(keep), ..Default::default() }) {
+                    Ok(()) => n += 1,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
             }
-            bridge.sync_now();
-            ok(n)
+            if n > 0 {
+                bridge.sync_now();
+            }
+            match failure {
+                None => ok(n),
+                Some(e) => Err(format!("resolved {n} of {total}, then: {e}")),
+            }
         }
         Request::History { limit } => ok(bridge.history(limit.unwrap_or(200).min(1000))?),
         Request::SyncRuns { limit } => ok(bridge.sync_runs(limit.unwrap_or(100).min(1000))?),

@@ -172,7 +172,9 @@ fn write_info(root: &Path, info: &Value) {
 
 fn set_phase(root: &Path, phase: &str) {
     let path = root.join("demo.json");
-    if let Ok(mut v) = std::fs::read(&path).map_err(|_| ()).and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|_| ())) {
+    if let Ok(mut v) =
+        std::fs::read(&path).map_err(|_| ()).and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|_| ()))
+    {
         v["phase"] = json!(phase);
         write_info(root, &v);
     }
@@ -180,12 +182,28 @@ fn set_phase(root: &Path, phase: &str) {
 }
 
 const TITLES: &[&str] = &[
-    "Walk & talk", "Peer group meeting", "Hospital visit", "Phone check-in", "Coffee meetup",
-    "Training session", "Village hall drop-in", "Train companion", "Family afternoon", "Online group",
+    "Walk & talk",
+    "Peer group meeting",
+    "Hospital visit",
+    "Phone check-in",
+    "Coffee meetup",
+    "Training session",
+    "Village hall drop-in",
+    "Train companion",
+    "Family afternoon",
+    "Online group",
 ];
 const NAMES: &[&str] = &[
-    "Aisha Berg", "Jonas Lie", "Marit Dahl", "Ola Nordmann", "Sara Haugen", "Emil Strand", "Ingrid Moe",
-    "Per Bakke", "Nora Vik", "Lars Eide",
+    "Aisha Berg",
+    "Jonas Lie",
+    "Marit Dahl",
+    "Ola Nordmann",
+    "Sara Haugen",
+    "Emil Strand",
+    "Ingrid Moe",
+    "Per Bakke",
+    "Nora Vik",
+    "Lars Eide",
 ];
 
 fn activity(i: usize) -> Fields {
@@ -224,7 +242,8 @@ impl Demo {
     /// collide with ours. Runs until the app quits (the colleague keeps
     /// editing now and then, so downloads show in the history).
     pub fn script(&self, this: Bridge) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let player = Player { colleague: self.colleague.clone(), network: self.network.clone(), root: self.root.clone() };
+        let player =
+            Player { colleague: self.colleague.clone(), network: self.network.clone(), root: self.root.clone() };
         async move {
             if let Err(e) = player.play(&this).await {
                 tracing::warn!("demo script stopped: {e}");

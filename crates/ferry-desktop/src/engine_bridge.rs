@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_engine::{Engine, EngineConfig, TokenStoreChoice};
 pub use ferry_engine::{
-    ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, QueueItem,
-    Resolution, ResolutionEntry, Status, SyncRun, SyncState,
+    ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, QueueItem, Resolution,
+    ResolutionEntry, Status, SyncRun, SyncState,
 };
+use ferry_engine::{Engine, EngineConfig, TokenStoreChoice};
 use tokio::sync::{broadcast, oneshot, watch};
 
 pub type BridgeResult<T> = Result<T, String>;
@@ -49,11 +49,7 @@ impl Bridge {
             Tokens::Keyring => TokenStoreChoice::Keyring,
             Tokens::Memory => TokenStoreChoice::Memory,
         };
-        let engine = Engine::open(EngineConfig {
-            data_dir,
-            token_store,
-            ..EngineConfig::default()
-        })?;
+        let engine = Engine::open(EngineConfig { data_dir, token_store, ..EngineConfig::default() })?;
         Ok(Bridge { engine, running: Arc::new(Mutex::new(None)) })
     }
 

@@ -12,6 +12,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub const SOCKET: &str = "ferry-app.sock";
 
+/// How long a later launch waits for the first one to take its request.
+const HANDOVER: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// What a second launch asks of the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ask {
@@ -52,10 +55,24 @@ pub async fn claim(dir: &Path, ask: Ask) -> io::Result<Claim> {
                     Ask::Open => "open\n",
                     Ask::Nothing => "hello\n",
                 };
-                s.write_all(word.as_bytes()).await?;
-                let mut answer = String::new();
-                BufReader::new(s).read_line(&mut answer).await?;
-                return Ok(Claim::Second);
+                // A first instance that hangs must not hang this launch too.
+                let asked = tokio::time::timeout(HANDOVER, async {
+                    s.write_all(word.as_bytes()).await?;
+                    let mut answer = String::new();
+                    BufReader::new(s).read_line(&mut answer).await
+                })
+                .await;
+                return match asked {
+                    Ok(Ok(_)) => Ok(Claim::Second),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "another Ferry holds {} but does not answer; end it, or remove the file",
+                            path.display()
+                        ),
+                    )),
+                };
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
                 if e.kind() == io::ErrorKind::ConnectionRefused {
@@ -86,11 +103,20 @@ impl Listener {
     #[cfg(unix)]
     pub async fn next(&self) -> io::Result<Ask> {
         loop {
-            let (stream, _) = self.inner.accept().await?;
+            let (stream, _) = match self.inner.accept().await {
+                Ok(s) => s,
+                // Passing trouble (too many open files, a client gone at
+                // once): later launches must still reach us.
+                Err(e) => {
+                    tracing::warn!("single-instance socket: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
             let mut reader = BufReader::new(stream);
             let mut word = String::new();
             // A stray or slow client must not block the next one for long.
-            let read = tokio::time::timeout(std::time::Duration::from_secs(2), reader.read_line(&mut word)).await;
+            let read = tokio::time::timeout(HANDOVER, reader.read_line(&mut word)).await;
             if !matches!(read, Ok(Ok(_))) {
                 continue;
             }

@@ -86,7 +86,8 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { demo: false, minimized: false, data_dir: std::env::var_os("FERRY_DATA_DIR").map(PathBuf::from) };
+    let mut args =
+        Args { demo: false, minimized: false, data_dir: std::env::var_os("FERRY_DATA_DIR").map(PathBuf::from) };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -110,6 +111,8 @@ fn parse_args() -> Args {
             _ => {}
         }
     }
+    // The login entry starts Ferry from another directory: keep it absolute.
+    args.data_dir = args.data_dir.map(|d| std::path::absolute(&d).unwrap_or(d));
     args
 }
 
@@ -150,6 +153,9 @@ async fn run(args: Args, t0: Instant) -> anyhow::Result<()> {
             tracing::info!("Ferry is already running for {}; it opens its window", root.display());
             return Ok(());
         }
+        // One is running but stuck: starting a second would fight it for
+        // the data dir (and the demo would reset it under it).
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(e.into()),
         Err(e) => {
             tracing::warn!("cannot check for another running Ferry ({e}); starting anyway");
             None
@@ -203,7 +209,9 @@ async fn run(args: Args, t0: Instant) -> anyhow::Result<()> {
     }
     spawn_signal_handler(actions.clone());
 
-    let demo = if args.demo { Some(demo::launch(bridge.clone(), root.clone())) } else {
+    let demo = if args.demo {
+        Some(demo::launch(bridge.clone(), root.clone()))
+    } else {
         bridge.start();
         None
     };

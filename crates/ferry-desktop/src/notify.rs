@@ -65,25 +65,16 @@ impl Digest {
             parts.push("Sign in again to keep syncing; your changes are kept.".to_string());
         }
         if self.conflicts > 0 {
-            parts.push(format!(
-                "{} to resolve.",
-                plural(self.conflicts, "conflict", "conflicts")
-            ));
+            parts.push(format!("{} to resolve.", plural(self.conflicts, "conflict", "conflicts")));
         }
         if self.failed > 0 {
-            parts.push(format!(
-                "{} refused by the server.",
-                plural(self.failed, "change was", "changes were")
-            ));
+            parts.push(format!("{} refused by the server.", plural(self.failed, "change was", "changes were")));
         }
         if let Some(n) = self.stalled_pending {
             parts.push(format!("{} waiting and not moving.", plural(n, "change", "changes")));
         }
         if self.uploaded_after_offline > 0 {
-            parts.push(format!(
-                "Back online: {} uploaded.",
-                plural(self.uploaded_after_offline, "change", "changes")
-            ));
+            parts.push(format!("Back online: {} uploaded.", plural(self.uploaded_after_offline, "change", "changes")));
         }
         let title = if self.needs_sign_in {
             "Ferry: sign-in needed"
@@ -244,7 +235,12 @@ mod tests {
         EngineEvent::ConflictNeedsUser { conflict_id: "c".into(), entity: "activity".into(), record_id: "a".into() }
     }
     fn failed() -> EngineEvent {
-        EngineEvent::MutationFailed { mutation_id: "m".into(), entity: "e".into(), record_id: "r".into(), reason: "bad".into() }
+        EngineEvent::MutationFailed {
+            mutation_id: "m".into(),
+            entity: "e".into(),
+            record_id: "r".into(),
+            reason: "bad".into(),
+        }
     }
     fn s(n: u64) -> Duration {
         Duration::from_secs(n)

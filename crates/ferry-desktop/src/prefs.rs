@@ -28,10 +28,7 @@ impl PrefsFile {
     }
 
     pub fn load(&self) -> AppPrefs {
-        std::fs::read(&self.path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        std::fs::read(&self.path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }
 
     /// Write-then-rename, so a crash never leaves a half-written file.

@@ -244,7 +244,10 @@ mod sni {
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
         if info.color_type != png::ColorType::Rgba || info.bit_depth != png::BitDepth::Eight {
-            return Err(format!("tray pictures must be 8-bit RGBA PNGs, not {:?}/{:?}", info.color_type, info.bit_depth));
+            return Err(format!(
+                "tray pictures must be 8-bit RGBA PNGs, not {:?}/{:?}",
+                info.color_type, info.bit_depth
+            ));
         }
         let mut data = Vec::with_capacity(info.buffer_size());
         for px in buf[..info.buffer_size()].chunks_exact(4) {

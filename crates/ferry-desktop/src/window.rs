@@ -44,10 +44,7 @@ pub fn default_program() -> PathBuf {
         return PathBuf::from(p);
     }
     let name = if cfg!(windows) { "ferry-window.exe" } else { "ferry-window" };
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
+    std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join(name))).unwrap_or_else(|| PathBuf::from(name))
 }
 
 impl Window {

@@ -308,7 +308,15 @@ fn parse_http_date(value: &str) -> Option<i64> {
     };
     let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
     let (h, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 || hms.next().is_some() {
+    // A year far out (a hostile or broken server) would overflow the day
+    // count: HTTP dates are four-digit years.
+    if !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&min)
+        || !(0..=60).contains(&sec)
+        || hms.next().is_some()
+    {
         return None;
     }
     Some((days_from_civil(year, mon, day) * 86_400 + h * 3600 + min * 60 + sec) * 1000)
@@ -365,6 +373,9 @@ mod tests {
             "Sun, 32 Nov 1994 08:49:37 GMT",
             "Sun, 06 Foo 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 25:00:00 GMT",
+            "Sun, 06 Nov 99999999999999999 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 -9223372036854775808",
+            "Sun, 06 Nov 1994 -1:-1:-1 GMT",
         ] {
             assert_eq!(parse_retry_after(bad, 0), None, "{bad:?}");
         }

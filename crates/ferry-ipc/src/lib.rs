@@ -26,8 +26,8 @@ pub use views::{AppInfo, PolicyRow, Settings};
 /// The engine's value types that cross (the window uses only these).
 pub mod engine {
     pub use ferry_engine::{
-        ConflictPolicy, ConflictView, EngineEvent, LocalRecord, MutationState, QueueItem, Resolution,
-        ResolutionEntry, Side, Status, SyncRun, SyncState,
+        ConflictPolicy, ConflictView, EngineEvent, LocalRecord, MutationState, QueueItem, Resolution, ResolutionEntry,
+        Side, Status, SyncRun, SyncState,
     };
 }
 
@@ -161,15 +161,26 @@ pub fn read_line<R: BufRead, T: for<'de> Deserialize<'de>>(input: &mut R, buf: &
 #[cfg(feature = "ts")]
 #[doc(hidden)]
 pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> {
-    use ferry_engine::{
-        ConflictView, LocalRecord, QueueItem, ResolutionEntry, SyncRun, SyncState,
-    };
+    use ferry_engine::{ConflictView, LocalRecord, QueueItem, ResolutionEntry, SyncRun, SyncState};
     macro_rules! export {
         ($($t:ty),* $(,)?) => { $( <$t as TS>::export_all_to(dir)?; )* };
     }
     export!(
-        Status, SyncState, EngineEvent, MutationState, QueueItem, LocalRecord, ConflictPolicy, Side,
-        ConflictView, ResolutionEntry, SyncRun, Resolution, AppInfo, PolicyRow, Settings,
+        Status,
+        SyncState,
+        EngineEvent,
+        MutationState,
+        QueueItem,
+        LocalRecord,
+        ConflictPolicy,
+        Side,
+        ConflictView,
+        ResolutionEntry,
+        SyncRun,
+        Resolution,
+        AppInfo,
+        PolicyRow,
+        Settings,
     );
     Ok(())
 }

@@ -12,7 +12,10 @@ fn samples() -> Vec<Request> {
         Request::Status,
         Request::QueuePage { filter: Some(MutationState::Failed), after: Some(7), limit: Some(50) },
         Request::Conflicts,
-        Request::Resolve { conflict_id: "c1".into(), resolution: Resolution { keep: Some(Side::Local), ..Default::default() } },
+        Request::Resolve {
+            conflict_id: "c1".into(),
+            resolution: Resolution { keep: Some(Side::Local), ..Default::default() },
+        },
         Request::ResolveAll { keep: Side::Remote, ids: None },
         Request::History { limit: None },
         Request::SyncRuns { limit: Some(10) },
@@ -80,15 +83,23 @@ fn calls_and_messages_survive_a_line_round_trip() {
     assert_eq!(got, msgs);
 }
 
+/// The page's camelCase keys (`conflictId`) are Tauri's business: it maps
+/// them to the window's command parameters, which become these snake_case
+/// fields — a fixed, documented line format for the two processes.
 #[test]
-fn the_arguments_use_the_names_the_web_view_sends() {
-    // @tauri-apps/api's invoke() sends camelCase keys; Tauri maps them to the
-    // Rust parameter names, which the window passes on as snake_case.
+fn the_line_format_names_arguments_in_snake_case() {
     let c: Call = serde_json::from_value(json!({
         "id": 4, "command": "queue_page", "args": {"filter": "failed", "after": null, "limit": 20}
     }))
     .unwrap();
     assert_eq!(c.request, Request::QueuePage { filter: Some(MutationState::Failed), after: None, limit: Some(20) });
+    let wire = serde_json::to_value(Call {
+        id: 5,
+        request: Request::Resolve { conflict_id: "c9".into(), resolution: Resolution::default() },
+    })
+    .unwrap();
+    assert_eq!(wire["args"]["conflict_id"], "c9", "{wire}");
+    assert!(wire["args"].get("conflictId").is_none());
 }
 
 #[test]

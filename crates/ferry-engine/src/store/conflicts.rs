@@ -435,8 +435,9 @@ mod tests {
         let remote = server_version();
         assert_eq!(settle(&s, &remote, s.queue_head("a", "x").unwrap()), Settled::Done(None));
         let h = s.history(10).unwrap()[0].id;
-        // The record is now read-only in a way the write refuses: a delete of
-        // nothing (the user deleted it since).
+        // Make the restore's write fail: the losing side becomes a delete
+        // and the user has deleted the record since, so there is nothing to
+        // delete.
         let del = WriteOp { entity: "a".into(), record_id: "x".into(), op: Op::Delete, payload: None };
         s.write(&del, 6, 6).unwrap();
         s.conn().execute("UPDATE history SET local = NULL WHERE id = ?1", [h]).unwrap();

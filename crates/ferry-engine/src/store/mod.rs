@@ -83,13 +83,12 @@ impl Store {
     fn recover_after_crash(&self) -> Result<()> {
         // The lock a sync cycle holds (sync/mod.rs); released when dropped.
         let lock_path = self.path.with_file_name(SYNC_LOCK_FILE);
-        let syncing = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
-            Ok(f) => f.try_lock().is_err(),
-            // Cannot tell (read-only dir, ...): leave the marks; the next
-            // push resets them under its lock anyway.
-            Err(_) => true,
-        };
-        if !syncing {
+        // Held (when taken) until the marks are reset, so a push starting
+        // meanwhile cannot have its fresh marks cleared.
+        // Cannot tell (read-only dir, ...): leave the marks; the next push
+        // resets them under its lock anyway.
+        let held = crate::filelock::FileLock::try_acquire(&lock_path).unwrap_or_default();
+        if held.is_some() {
             self.reset_in_flight()?;
         }
         Ok(())
@@ -97,7 +96,7 @@ impl Store {
 }
 
 /// The file a sync cycle locks in the data dir, next to the database.
-const SYNC_LOCK_FILE: &str = "sync.lock";
+pub(crate) const SYNC_LOCK_FILE: &str = "sync.lock";
 
 pub(crate) fn to_json(fields: &Option<Fields>) -> Option<String> {
     fields.as_ref().map(|f| Value::Object(f.clone()).to_string())

@@ -17,12 +17,21 @@ use crate::transport::TransportError;
 const FRESH_SAMPLE: Duration = Duration::from_secs(10 * 60);
 
 impl Inner {
-    pub(super) async fn push_all(self: &Arc<Self>, link: &Link, report: &mut SyncReport) -> Result<()> {
+    /// `sync_locked`: this process holds the data dir's sync lock, so no
+    /// other push is running and in-flight marks found now are stale.
+    pub(super) async fn push_all(
+        self: &Arc<Self>,
+        link: &Link,
+        sync_locked: bool,
+        report: &mut SyncReport,
+    ) -> Result<()> {
         let mut after = 0i64;
         let mut max_count = self.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
         let max_bytes = self.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
-        // The cycle holds the sync lock: marks left by a push that died are stale.
-        self.store.reset_in_flight()?;
+        if sync_locked {
+            // Marks left by a push that died are stale.
+            self.store.reset_in_flight()?;
+        }
         if let Err(e) = self.restamp_queued(link).await {
             // The server was asked for its time and did not answer: that is
             // this batch's attempt failing, as far as the user can tell.
