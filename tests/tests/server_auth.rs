@@ -86,8 +86,6 @@ fn a_lost_refresh_answer_can_be_retried_within_the_grace_window() {
     assert_ne!(retried.refresh_token, lost.refresh_token);
     client.tokens = Some(retried.clone());
     assert_eq!(client.get("/v1/pull").status, 200);
-    // The answer the client never saw is dead.
-    client.refresh(&lost.refresh_token).assert_error(401, "invalid_refresh_token");
 
     // The retried pair rotates on as usual.
     let next: TokenResponse = client.refresh(&retried.refresh_token).json();
@@ -97,6 +95,23 @@ fn a_lost_refresh_answer_can_be_retried_within_the_grace_window() {
     replay.assert_error(401, "invalid_refresh_token");
     assert!(replay.message().contains("reuse"), "{}", replay.message());
     client.refresh(&next.refresh_token).assert_error(401, "invalid_refresh_token");
+}
+
+/// The answer a retry superseded never reached its client: if it is ever
+/// presented, it was stolen (and the retry may have been the thief's), so the
+/// whole family ends and nobody keeps the session.
+#[test]
+fn presenting_an_answer_a_retry_superseded_ends_the_session() {
+    let server = TestServer::start();
+    server.add_user("ann", "red", "pw");
+    let mut client = server.client();
+    let first = client.login("ann", "pw");
+    let clients: TokenResponse = client.refresh(&first.refresh_token).json();
+    let thiefs: TokenResponse = client.refresh(&first.refresh_token).json(); // a replay within the window
+    let r = client.refresh(&clients.refresh_token);
+    r.assert_error(401, "invalid_refresh_token");
+    assert!(r.message().contains("reuse"), "{}", r.message());
+    client.refresh(&thiefs.refresh_token).assert_error(401, "invalid_refresh_token");
 }
 
 #[test]
