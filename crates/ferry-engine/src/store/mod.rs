@@ -70,6 +70,13 @@ impl Store {
         &self.path
     }
 
+    /// Frees the page cache (idle processes stay small at any queue length).
+    pub fn release_memory(&self) {
+        if let Err(e) = self.conn().execute_batch("PRAGMA shrink_memory") {
+            tracing::debug!(error = %e, "shrink_memory");
+        }
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-done transaction
         // behind (rusqlite rolls back on drop), so a poisoned lock is safe to use.

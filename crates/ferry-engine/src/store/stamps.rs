@@ -94,12 +94,23 @@ impl Store {
             )?;
         }
         let cap = server_now.unwrap_or(i64::MAX);
-        let judged: i64 = tx
-            .query_row("SELECT value FROM settings WHERE key = 'restamp_seq'", [], |r| r.get::<_, String>(0))
-            .optional()?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let judged: i64 = setting_i64(&tx, "restamp_seq")?.unwrap_or(0);
         let newest: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))?;
+        // Without a fresh sample no check changes, so rows the exact pass
+        // below has seen already come out the same: start after them. (While
+        // offline with a long queue of unchecked edits, `judged` cannot move,
+        // and re-reading a million rows at every retry cost a quarter of a
+        // second each.)
+        let any_check: bool =
+            tx.query_row("SELECT EXISTS(SELECT 1 FROM clock_domains WHERE check_mono_ms IS NOT NULL)", [], |r| {
+                r.get(0)
+            })?;
+        let exact_from = match server_now {
+            Some(_) => judged,
+            // No clock paired with the server's yet: nothing to date exactly.
+            None if !any_check => newest,
+            None => judged.max(setting_i64(&tx, "restamp_exact_seq")?.unwrap_or(0)),
+        };
         let mut outcome = RestampOutcome::default();
         // Rows of a domain with a check: exact.
         outcome.restamped += tx.execute(
@@ -109,8 +120,13 @@ impl Store {
                AND d.id = outbox.stamp_domain AND d.check_mono_ms IS NOT NULL
                AND abs(outbox.edited_at
                        - min(?3, d.check_server_ms + (outbox.stamp_mono_ms - d.check_mono_ms))) > ?4",
-            params![judged, newest, cap, TOLERANCE_MS],
+            params![exact_from, newest, cap, TOLERANCE_MS],
         )? as u64;
+        tx.execute(
+            "INSERT INTO settings(key, value) VALUES ('restamp_exact_seq', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [newest.to_string()],
+        )?;
         const UNCHECKED: &str = "seq > ?1 AND seq <= ?2 AND stamp_local_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM clock_domains d
                                WHERE d.id = outbox.stamp_domain AND d.check_mono_ms IS NOT NULL)";
@@ -150,6 +166,13 @@ impl Store {
         }
         Ok(outcome)
     }
+}
+
+fn setting_i64(tx: &Transaction, key: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+        .optional()?
+        .and_then(|v| v.parse().ok()))
 }
 
 /// Forgets domains no queued edit refers to, once there are many (one per
@@ -237,6 +260,13 @@ mod tests {
         // Re-dated from the check alone, with no new sample and no request.
         let out = s.restamp(&input(mono("boot:1", 9_000), T + DAY + 9_000, None)).unwrap();
         assert_eq!(out, RestampOutcome { restamped: 1, needs_fresh_sample: false });
+        assert_eq!(stamp(&s, "x"), T + 5_000);
+        // Later edits of the same boot are dated the same way by the next
+        // pass (which starts after the rows it has seen).
+        edit(&s, "y", T + DAY + 20_000, T + DAY + 20_000, &mono("boot:1", 20_000), true);
+        let out = s.restamp(&input(mono("boot:1", 21_000), T + DAY + 21_000, None)).unwrap();
+        assert_eq!(out.restamped, 1);
+        assert_eq!(stamp(&s, "y"), T + 20_000);
         assert_eq!(stamp(&s, "x"), T + 5_000);
         // Edits of a checked boot are exact before the check as well.
         edit(&s, "early", T - 3_000 + 7, T - 3_000 + 7, &mono("boot:1", -3_000), true);

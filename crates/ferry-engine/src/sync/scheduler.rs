@@ -90,6 +90,9 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
                 note_retry_at(&inner, delay);
             }
         }
+        // The loop now sleeps, maybe for long: give back the page cache a
+        // long queue filled (SQLite reads it again from the OS's cache).
+        inner.store.release_memory();
     }
     tracing::info!("sync loop stopped");
     Ok(())
