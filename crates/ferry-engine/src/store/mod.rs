@@ -32,9 +32,6 @@ use crate::model::Fields;
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
-    /// Outbox rows whose last attempt failed and whose next attempt time
-    /// the sync loop has yet to set (see `note_retry_scheduled`).
-    awaiting_retry: Mutex<Vec<i64>>,
 }
 
 impl Store {
@@ -61,7 +58,7 @@ impl Store {
         // Fail early and clearly on a file that is not a database.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(db_err)?;
         migrations::migrate(&mut conn).map_err(db_err)?;
-        let store = Store { conn: Mutex::new(conn), path: path.to_path_buf(), awaiting_retry: Mutex::new(Vec::new()) };
+        let store = Store { conn: Mutex::new(conn), path: path.to_path_buf() };
         store.recover_after_crash()?;
         Ok(store)
     }

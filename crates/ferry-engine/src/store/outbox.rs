@@ -235,9 +235,10 @@ impl Store {
     }
 
     /// A whole request failed transiently: count the attempt and say why.
-    /// When the next one is, is not known yet (the loop's backoff decides
-    /// after this): `next_attempt_at` stays empty until
-    /// [`Store::note_retry_scheduled`] says, never a time already past.
+    /// When the next one is, the background loop decides and saves once for
+    /// all (`next_retry_at`): every waiting mutation goes then, so the queue
+    /// shows that time for each (see [`Store::queue`]) without rewriting
+    /// a thousand rows per retry.
     pub fn note_attempt_failed(&self, seqs: &[i64], error: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -247,23 +248,6 @@ impl Store {
         )?
         .execute(params![seq_list(seqs), error])?;
         tx.commit()?;
-        *self.awaiting_retry.lock().unwrap_or_else(|e| e.into_inner()) = seqs.to_vec();
-        Ok(())
-    }
-
-    /// The loop scheduled its next try at `at` (ms, local clock): that is the
-    /// next attempt of the mutations whose attempt just failed.
-    pub fn note_retry_scheduled(&self, at: i64) -> Result<()> {
-        let seqs = std::mem::take(&mut *self.awaiting_retry.lock().unwrap_or_else(|e| e.into_inner()));
-        if seqs.is_empty() {
-            return Ok(());
-        }
-        self.conn()
-            .prepare_cached(
-                "UPDATE outbox SET next_attempt_at = ?2
-                 WHERE seq IN (SELECT value FROM json_each(?1)) AND state = 'pending' AND attempts > 0",
-            )?
-            .execute(params![seq_list(&seqs), at])?;
         Ok(())
     }
 
@@ -301,7 +285,11 @@ impl Store {
         let conn = self.conn();
         // Two statements, so each uses an index: (state, seq) or the rowid.
         // An "?1 IS NULL OR" filter would scan the whole outbox.
-        const COLUMNS: &str = "SELECT seq, id, entity, record_id, op, state, attempts, next_attempt_at,
+        // A waiting mutation is tried next when the loop retries (if it is
+        // backing off; no time while it is not, or without a loop).
+        const COLUMNS: &str = "SELECT seq, id, entity, record_id, op, state, attempts,
+                    coalesce(next_attempt_at, CASE WHEN state = 'pending' THEN
+                        (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'next_retry_at') END),
                     last_error, edited_at, payload FROM outbox";
         let mut stmt = match state {
             Some(_) => {
@@ -624,11 +612,13 @@ mod tests {
         // Pending again, the attempt counted, and no made-up time.
         let q = s.queue(None, None, 10).unwrap();
         assert_eq!((q[0].state, q[0].attempts, q[0].next_attempt_at), (MutationState::Pending, 1, None));
-        s.note_retry_scheduled(123_456).unwrap();
-        assert_eq!(states(&s), vec![("pending".into(), Some(123_456)), ("pending".into(), None)]);
-        // Said once: a later schedule without a new failure changes nothing.
-        s.note_retry_scheduled(999).unwrap();
-        assert_eq!(s.queue(None, None, 10).unwrap()[0].next_attempt_at, Some(123_456));
+        // The loop backs off until 123 456: every waiting mutation goes then.
+        s.set_setting("next_retry_at", "123456").unwrap();
+        assert_eq!(states(&s), vec![("pending".into(), Some(123_456)), ("pending".into(), Some(123_456))]);
+        assert_eq!(s.queue(Some(MutationState::Pending), None, 10).unwrap()[1].next_attempt_at, Some(123_456));
+        // Synced: no retry is scheduled, and none is shown.
+        s.remove_setting("next_retry_at").unwrap();
+        assert_eq!(states(&s), vec![("pending".into(), None), ("pending".into(), None)]);
     }
 
     #[test]

@@ -122,11 +122,13 @@ impl Store {
                        - min(?3, d.check_server_ms + (outbox.stamp_mono_ms - d.check_mono_ms))) > ?4",
             params![exact_from, newest, cap, TOLERANCE_MS],
         )? as u64;
-        tx.execute(
-            "INSERT INTO settings(key, value) VALUES ('restamp_exact_seq', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [newest.to_string()],
-        )?;
+        if exact_from != newest {
+            tx.execute(
+                "INSERT INTO settings(key, value) VALUES ('restamp_exact_seq', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [newest.to_string()],
+            )?;
+        }
         const UNCHECKED: &str = "seq > ?1 AND seq <= ?2 AND stamp_local_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM clock_domains d
                                WHERE d.id = outbox.stamp_domain AND d.check_mono_ms IS NOT NULL)";

@@ -106,9 +106,8 @@ fn waiting_for_user(inner: &Inner) -> bool {
 fn note_retry_at(inner: &Inner, delay: Duration) {
     let at = local_now_ms() + delay.as_millis() as i64;
     inner.run_state().next_retry_at = Some(at);
+    // Also each waiting mutation's next attempt time (`ferry queue`).
     let _ = inner.store.set_setting("next_retry_at", &at.to_string());
-    // The mutations the failed attempt was about wait until then too.
-    let _ = inner.store.note_retry_scheduled(at);
     inner.publish();
 }
 
