@@ -24,7 +24,7 @@ forward! {
     app_info => AppInfo {};
     status => Status {};
     queue_page => QueuePage { filter: Option<MutationState>, after: Option<i64>, limit: Option<u32> };
-    conflicts => Conflicts {};
+    conflicts => Conflicts { limit: Option<u32> };
     resolve => Resolve { conflict_id: String, resolution: Resolution };
     resolve_all => ResolveAll { keep: Side, ids: Option<Vec<String>> };
     history => History { limit: Option<u32> };

@@ -24,7 +24,7 @@ export const api = {
   status: () => invoke<Status>("status"),
   queuePage: (filter: MutationState | null, after: number | null, limit: number) =>
     invoke<QueueItem[]>("queue_page", { filter, after, limit }),
-  conflicts: () => invoke<ConflictView[]>("conflicts"),
+  conflicts: (limit: number) => invoke<ConflictView[]>("conflicts", { limit }),
   resolve: (conflictId: string, resolution: Resolution) => invoke<void>("resolve", { conflictId, resolution }),
   resolveAll: (keep: Side, ids: string[] | null) => invoke<number>("resolve_all", { keep, ids }),
   history: (limit = 200) => invoke<ResolutionEntry[]>("history", { limit }),

@@ -2,11 +2,11 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startApp } from "../src/main";
-import { conflicts } from "../src/views/conflicts";
+import { CONFLICTS_PAGE, conflicts } from "../src/views/conflicts";
 import { failures } from "../src/views/failures";
 import { queue } from "../src/views/queue";
 import { conflict, item, outbox, status } from "./fixtures";
-import { byTestId, calls, ctx, ipc, settle } from "./harness";
+import { byTestId, calls, ctx, ipc, sent, settle } from "./harness";
 
 beforeEach(() => { document.body.innerHTML = ""; });
 afterEach(() => clearMocks());
@@ -93,6 +93,32 @@ describe("conflicts view", () => {
     byTestId(v.el, "bulk-theirs")[0].click();
     await settle();
     expect(calls.find((c) => c.cmd === "resolve_all")!.args).toEqual({ keep: "remote", ids: ["c1", "c2"] });
+  });
+});
+
+describe("conflicts view paging", () => {
+  it("shows a page, offers the rest, and keeps all of them in bulk", async () => {
+    const all = Array.from({ length: 120 }, (_, i) => conflict({ id: `c${i}`, record_id: `act-${i}` }));
+    ipc({ conflicts: (a) => all.slice(0, a.limit as number), resolve_all: () => 120 });
+    const v = conflicts(ctx({ status: () => status({ conflicts: 120 }) }));
+    document.body.append(v.el);
+    await settle();
+    expect(sent("conflicts")).toEqual([{ limit: CONFLICTS_PAGE }]);
+    expect(byTestId(v.el, "conflict")).toHaveLength(CONFLICTS_PAGE);
+    const more = byTestId(v.el, "conflicts-more")[0];
+    expect(more.classList.contains("hidden")).toBe(false);
+    expect(more.textContent).toBe("Show more (70 not shown)");
+    more.click();
+    await settle();
+    more.click();
+    await settle();
+    expect(byTestId(v.el, "conflict")).toHaveLength(120);
+    expect(more.classList.contains("hidden")).toBe(true);
+    // "all" means every open conflict, not only the ones on screen.
+    expect(byTestId(v.el, "bulk-mine")[0].textContent).toBe("Keep mine for all 120");
+    byTestId(v.el, "bulk-mine")[0].click();
+    await settle();
+    expect(sent("resolve_all")).toEqual([{ keep: "local", ids: null }]);
   });
 });
 

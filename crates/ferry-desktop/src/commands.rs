@@ -58,7 +58,9 @@ fn handle_blocking(app: &App, req: Request) -> Answer {
         Request::QueuePage { filter, after, limit } => {
             ok(bridge.queue(filter, after, limit.unwrap_or(200).clamp(1, 1000))?)
         }
-        Request::Conflicts => ok(bridge.conflicts()?),
+        // A page of cards: a long absence can leave thousands of conflicts,
+        // and a window shows the oldest first ("Show more" asks for more).
+        Request::Conflicts { limit } => ok(bridge.first_conflicts(limit.unwrap_or(50).clamp(1, 1000))?),
         Request::Resolve { conflict_id, resolution } => {
             if resolution.keep.is_none() && resolution.fields.is_empty() {
                 return Err("choose a side or pick fields first".into());

@@ -122,6 +122,9 @@ impl Bridge {
     pub fn conflicts(&self) -> BridgeResult<Vec<ConflictView>> {
         self.engine.conflicts().map_err(msg)
     }
+    pub fn first_conflicts(&self, limit: u32) -> BridgeResult<Vec<ConflictView>> {
+        self.engine.first_conflicts(limit).map_err(msg)
+    }
     pub fn resolve(&self, conflict_id: &str, resolution: Resolution) -> BridgeResult<()> {
         self.engine.resolve(conflict_id, resolution).map(|_| ()).map_err(msg)
     }

@@ -193,8 +193,15 @@ impl Engine {
         self.inner.store.queue(state, after_seq, limit)
     }
 
+    /// Every open conflict, oldest first.
     pub fn conflicts(&self) -> Result<Vec<ConflictView>> {
-        self.inner.store.open_conflicts()
+        self.inner.store.open_conflicts(None)
+    }
+
+    /// The oldest `limit` open conflicts (a window shows a few at a time;
+    /// the status's `conflicts` count says how many there are).
+    pub fn first_conflicts(&self, limit: u32) -> Result<Vec<ConflictView>> {
+        self.inner.store.open_conflicts(Some(limit))
     }
 
     /// Resolutions, newest first.

@@ -11,7 +11,7 @@ fn samples() -> Vec<Request> {
         Request::AppInfo,
         Request::Status,
         Request::QueuePage { filter: Some(MutationState::Failed), after: Some(7), limit: Some(50) },
-        Request::Conflicts,
+        Request::Conflicts { limit: Some(50) },
         Request::Resolve {
             conflict_id: "c1".into(),
             resolution: Resolution { keep: Some(Side::Local), ..Default::default() },

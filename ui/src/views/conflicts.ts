@@ -1,6 +1,8 @@
 // Parked conflicts: base, this device and the server side by side, the
 // fields that differ highlighted. Keep mine, keep theirs, or click the value
-// to keep in each differing row; bulk keep for the selected ones.
+// to keep in each differing row; bulk keep for the selected ones (or all).
+// Cards come a page at a time, oldest first: after a long absence there can
+// be thousands, and a card is a table.
 import { api, errorText } from "../api";
 import type { ConflictView } from "../bindings/ConflictView";
 import type { Side } from "../bindings/Side";
@@ -9,12 +11,21 @@ import type { Ctx, View } from "../ctx";
 import { clear, h } from "../dom";
 import { clock, plural, value } from "../format";
 
+export const CONFLICTS_PAGE = 50;
+
 export function conflicts(ctx: Ctx): View {
   const el = h("section", { class: "view conflicts", "data-testid": "view-conflicts" });
   const list = h("div", { class: "list" });
   const bulk = h("div", { class: "bulk" });
-  el.append(h("div", { class: "toolbar" }, h("h1", {}, "Conflicts"), bulk), list);
+  const more = h("button", {
+    class: "hidden", "data-testid": "conflicts-more",
+    onclick: () => { shown += CONFLICTS_PAGE; void reload(); },
+  }, "Show more");
+  el.append(h("div", { class: "toolbar" }, h("h1", {}, "Conflicts"), bulk), list, more);
   let items: ConflictView[] = [];
+  let shown = CONFLICTS_PAGE;
+  // All open conflicts, shown or not (the status counts them).
+  const total = () => Math.max(ctx.status().conflicts, items.length);
   const picks = new Map<string, Record<string, Side>>();
   const selected = new Set<string>();
   let busy = false;
@@ -80,9 +91,9 @@ export function conflicts(ctx: Ctx): View {
 
   function renderBulk() {
     clear(bulk);
-    if (items.length < 2) return;
+    if (total() < 2) return;
     const ids = selected.size ? [...selected] : null;
-    const what = ids ? plural(ids.length, "selected", "selected") : "all";
+    const what = ids ? plural(ids.length, "selected", "selected") : `all ${total().toLocaleString()}`;
     bulk.append(
       h("button", { "data-testid": "bulk-mine", disabled: busy, onclick: () => void resolveAll("local", ids) }, `Keep mine for ${what}`),
       h("button", { "data-testid": "bulk-theirs", disabled: busy, onclick: () => void resolveAll("remote", ids) }, `Keep theirs for ${what}`));
@@ -92,6 +103,9 @@ export function conflicts(ctx: Ctx): View {
     clear(list);
     if (items.length === 0) list.append(h("p", { class: "empty", "data-testid": "conflicts-empty" }, "No conflicts. Nothing needs your decision."));
     list.append(...items.map(card));
+    const hidden = total() - items.length;
+    more.textContent = `Show more (${hidden.toLocaleString()} not shown)`;
+    more.classList.toggle("hidden", hidden <= 0);
     renderBulk();
   }
 
@@ -119,7 +133,7 @@ export function conflicts(ctx: Ctx): View {
 
   async function reload() {
     try {
-      items = await api.conflicts();
+      items = await api.conflicts(shown);
       const open = new Set(items.map((c) => c.id));
       for (const id of [...picks.keys()]) if (!open.has(id)) picks.delete(id);
       for (const id of [...selected]) if (!open.has(id)) selected.delete(id);

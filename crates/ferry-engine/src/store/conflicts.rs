@@ -203,16 +203,19 @@ impl Store {
         queue_head(&self.conn(), entity, record_id)
     }
 
-    pub fn open_conflicts(&self) -> Result<Vec<ConflictView>> {
+    /// Open conflicts, oldest first; the first `limit` of them when given.
+    pub fn open_conflicts(&self, limit: Option<u32>) -> Result<Vec<ConflictView>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT c.id, c.entity, c.record_id, c.base,
                     (SELECT r.data FROM records r WHERE r.entity = c.entity AND r.id = c.record_id),
                     c.remote, c.remote_version, c.remote_edited_at, c.remote_edited_by,
                     coalesce((SELECT max(o.edited_at) FROM outbox o WHERE o.entity = c.entity AND o.record_id = c.record_id), c.local_edited_at),
-                    c.detected_at FROM conflicts c ORDER BY c.detected_at, c.id",
+                    c.detected_at FROM conflicts c ORDER BY c.detected_at, c.id LIMIT ?1",
         )?;
-        let rows = stmt.query_map([], conflict_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        // LIMIT -1: no limit.
+        let limit = limit.map_or(-1, i64::from);
+        let rows = stmt.query_map([limit], conflict_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -424,6 +427,45 @@ mod tests {
         assert_eq!(settle(&s, &remote, judged), Settled::Done(None));
         assert_eq!(s.counts().unwrap().pending, 0);
         assert_eq!(s.history(10).unwrap()[0].superseded.len(), 2);
+    }
+
+    /// A window asks for the oldest few; the CLI and "keep mine for all"
+    /// for every one.
+    #[test]
+    fn open_conflicts_oldest_first_up_to_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        for i in 0..5i64 {
+            let record_id = format!("r{i}");
+            let w = WriteOp {
+                entity: "a".into(),
+                record_id: record_id.clone(),
+                op: Op::Upsert,
+                payload: json!({"n": i}).as_object().cloned(),
+            };
+            s.write(&w, 1, 1).unwrap();
+            let head = s.queue_head("a", &record_id).unwrap();
+            let view = ConflictView {
+                id: format!("c{i}"),
+                entity: "a".into(),
+                record_id,
+                base: None,
+                local: json!({"n": i}).as_object().cloned(),
+                remote: json!({"n": -1}).as_object().cloned(),
+                remote_version: 2,
+                local_edited_at: 1,
+                remote_edited_at: 2,
+                remote_edited_by: "b".into(),
+                differing_fields: vec!["n".into()],
+                // Detected newest first, so order is by detection, not by id.
+                detected_at: 100 - i,
+            };
+            s.park_conflict(head, &view).unwrap();
+        }
+        let ids = |v: Vec<ConflictView>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.open_conflicts(Some(2)).unwrap()), ["c4", "c3"]);
+        assert_eq!(ids(s.open_conflicts(None).unwrap()), ["c4", "c3", "c2", "c1", "c0"]);
+        assert_eq!(s.open_conflicts(Some(50)).unwrap().len(), 5);
     }
 
     /// A restore that cannot be written leaves the losing edit restorable.

@@ -170,7 +170,7 @@ mod tests {
     fn a_new_manual_conflict_is_an_event_naming_it() {
         let (inner, settled, events, _dir) = conflict_under("manual");
         assert!(!settled, "parked for the user");
-        let open = inner.store.open_conflicts().unwrap();
+        let open = inner.store.open_conflicts(None).unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!(
             events,
@@ -186,7 +186,7 @@ mod tests {
     fn an_automatic_resolution_does_not_ask_the_user() {
         let (inner, settled, events, _dir) = conflict_under("server-wins");
         assert!(settled);
-        assert!(inner.store.open_conflicts().unwrap().is_empty());
+        assert!(inner.store.open_conflicts(None).unwrap().is_empty());
         assert!(matches!(events.as_slice(), [EngineEvent::ConflictAutoResolved { winner, .. }] if winner == "remote"));
     }
 }
