@@ -37,7 +37,8 @@ export const STATE_WORDS: Record<SyncState, string> = {
   "needs-sign-in": "Sign-in needed",
 };
 
-/** The tray's five pictures, by the same precedence as crates/ferry-desktop/src/tray.rs. */
+/** The tray's five pictures, by the same precedence as crates/ferry-desktop/src/tray.rs
+ * (test/pictures.json, written by the tray's tests, keeps the two in step). */
 export type Picture = "synced" | "syncing" | "offline" | "paused" | "attention";
 
 export function picture(s: Status): Picture {

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { fieldRows, isDeleteConflict, keep, resolutionFromPicks } from "../src/conflict";
 import { ago, picture } from "../src/format";
 import { KeysetPager, visibleRange } from "../src/pager";
+import type { Status } from "../src/bindings/Status";
 import { conflict, outbox, status } from "./fixtures";
+import pictureCases from "./pictures.json";
 
 describe("keyset pager", () => {
   it("pages by the last seq, never by offset", async () => {
@@ -81,6 +83,13 @@ describe("status words", () => {
     expect(picture(status({ state: "offline", conflicts: 1 }))).toBe("attention");
     expect(picture(status({ state: "paused", paused: true, failed: 1 }))).toBe("attention");
     expect(picture(status({ state: "needs-sign-in" }))).toBe("attention");
+  });
+
+  it("matches the tray for every case the tray's tests wrote", () => {
+    expect(pictureCases.length).toBeGreaterThan(30);
+    for (const c of pictureCases) {
+      expect(picture(status(c.status as Partial<Status>)), JSON.stringify(c.status)).toBe(c.picture);
+    }
   });
 
   it("says how long ago like the engine", () => {

@@ -357,6 +357,40 @@ pub(crate) mod tests {
         assert_eq!(Picture::for_status(&s), Offline);
     }
 
+    /// The window shows the same picture as the tray (ui/src/format.ts
+    /// `picture`). Rust is the source: this writes every combination that
+    /// matters, with the tray's answer, to ui/test/pictures.json, and the
+    /// UI's test checks its function against that file. Fails when the file
+    /// is stale; refresh with `FERRY_UPDATE_BINDINGS=1 cargo test -p ferry-desktop pictures`.
+    #[test]
+    fn window_pictures_fixture_is_up_to_date() {
+        use SyncState::*;
+        let mut cases = Vec::new();
+        for state in [Idle, Syncing, Offline, Paused, Error, Stalled, NeedsSignIn] {
+            for (failed, conflicts, paused) in [(0, 0, false), (0, 0, true), (1, 0, false), (0, 1, true), (2, 3, false)]
+            {
+                let mut s = status(state);
+                (s.failed, s.conflicts, s.paused) = (failed, conflicts, paused);
+                s.pending = 4;
+                cases.push(serde_json::json!({
+                    "status": {"state": state, "failed": failed, "conflicts": conflicts, "paused": paused, "pending": 4},
+                    "picture": Picture::for_status(&s).name(),
+                }));
+            }
+        }
+        let want = serde_json::to_string_pretty(&cases).unwrap() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/test/pictures.json");
+        if std::env::var_os("FERRY_UPDATE_BINDINGS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+            return;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "ui/test/pictures.json is stale: run FERRY_UPDATE_BINDINGS=1 cargo test -p ferry-desktop pictures"
+        );
+    }
+
     #[test]
     fn every_picture_is_distinct() {
         for (i, a) in Picture::ALL.iter().enumerate() {
