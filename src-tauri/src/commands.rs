@@ -27,7 +27,7 @@ forward! {
     conflicts => Conflicts { limit: Option<u32> };
     resolve => Resolve { conflict_id: String, resolution: Resolution };
     resolve_all => ResolveAll { keep: Side, ids: Option<Vec<String>> };
-    history => History { limit: Option<u32> };
+    history => History { before: Option<i64>, limit: Option<u32> };
     sync_runs => SyncRuns { limit: Option<u32> };
     restore => Restore { history_id: i64 };
     retry => Retry { mutation_id: String };

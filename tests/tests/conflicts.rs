@@ -504,3 +504,28 @@ fn edit_versus_delete_both_ways_under_manual_waits_for_the_user() {
         assert_eq!(w.converge(), want, "manual, {case}");
     }
 }
+
+/// A long resolution history is listed whole, past the CLI's page of 1 000
+/// (it used to stop at the newest 1 000). The entries are written straight
+/// into the data dir's database: making 1 234 real conflicts would take
+/// minutes and test nothing more about listing them.
+#[test]
+fn history_lists_every_entry_past_a_page() {
+    let f = Ferry::new();
+    f.run(&["init", "--server", "http://127.0.0.1:9"]).ok();
+    let db = rusqlite::Connection::open(f.data_dir().join("ferry.db")).unwrap();
+    for i in 0..1234 {
+        db.execute(
+            "INSERT INTO history(entity, record_id, policy, winner, reason, local, remote, result, superseded, at, restorable, restored)
+             VALUES ('activity', ?1, 'lww', 'remote', 'edited later on the server', '{}', '{}', '{}', '[]', 1, 0, 0)",
+            [format!("r{i}")],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let ids: Vec<i64> = f.history().iter().map(|h| h["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 1234);
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, each once");
+    let text = f.run(&["conflicts", "--history"]).ok().stdout;
+    assert_eq!(text.lines().count(), 1234, "one line per entry");
+}

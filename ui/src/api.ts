@@ -27,7 +27,7 @@ export const api = {
   conflicts: (limit: number) => invoke<ConflictView[]>("conflicts", { limit }),
   resolve: (conflictId: string, resolution: Resolution) => invoke<void>("resolve", { conflictId, resolution }),
   resolveAll: (keep: Side, ids: string[] | null) => invoke<number>("resolve_all", { keep, ids }),
-  history: (limit = 200) => invoke<ResolutionEntry[]>("history", { limit }),
+  history: (before: number | null, limit: number) => invoke<ResolutionEntry[]>("history", { before, limit }),
   syncRuns: (limit = 100) => invoke<SyncRun[]>("sync_runs", { limit }),
   restore: (historyId: number) => invoke<void>("restore", { historyId }),
   retry: (mutationId: string) => invoke<void>("retry", { mutationId }),

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ResolutionEntry } from "../src/bindings/ResolutionEntry";
 import type { Settings } from "../src/bindings/Settings";
 import type { Status } from "../src/bindings/Status";
-import { history } from "../src/views/history";
+import { HISTORY_PAGE, history } from "../src/views/history";
 import { overview } from "../src/views/overview";
 import { queue } from "../src/views/queue";
 import { settings } from "../src/views/settings";
@@ -57,6 +57,35 @@ describe("history view", () => {
     await settle();
     expect(sent("restore")).toEqual([{ historyId: 11 }]);
     expect(toast).toHaveBeenCalledWith("Your edit is queued again");
+  });
+
+  it("pages older resolutions by id until there are none", async () => {
+    // 250 entries, ids 250..1, newest first.
+    const all = Array.from({ length: 250 }, (_, i) => resolution({ id: 250 - i, restorable: false }));
+    ipc({
+      history: (a) => all.filter((r) => a.before === null || r.id < (a.before as number)).slice(0, a.limit as number),
+      sync_runs: () => [],
+    });
+    let syncedAt: number | null = null;
+    const v = history(ctx({ status: () => status({ last_sync_at: syncedAt }) }));
+    document.body.append(v.el);
+    await settle();
+    expect(sent("history")).toEqual([{ before: null, limit: HISTORY_PAGE }]);
+    const older = byTestId(v.el, "history-older")[0];
+    expect(older.classList.contains("hidden")).toBe(false);
+    older.click();
+    await settle();
+    older.click();
+    await settle();
+    expect(sent("history").slice(1)).toEqual([{ before: 151, limit: HISTORY_PAGE }, { before: 51, limit: HISTORY_PAGE }]);
+    expect(byTestId(v.el, "resolution")).toHaveLength(250);
+    expect(older.classList.contains("hidden")).toBe(true);
+    // A sync's refresh reloads, keeping everything that was shown.
+    syncedAt = 5000;
+    v.refresh();
+    await settle();
+    expect(sent("history").slice(-1)[0]).toEqual({ before: null, limit: 250 });
+    expect(byTestId(v.el, "resolution")).toHaveLength(250);
   });
 
   it("shows the server's refusal of a restore as an error", async () => {

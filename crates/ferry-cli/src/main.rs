@@ -293,7 +293,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Conflicts { json, history } => {
             if *history {
-                print::history(&engine.history(1000)?, *json)?;
+                print::history(|before, n| Ok(engine.history_before(before, n)?), *json)?;
             } else {
                 print::conflicts(&engine.conflicts()?, *json)?;
             }

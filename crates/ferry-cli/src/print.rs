@@ -65,18 +65,31 @@ pub fn records(rows: &[(String, Fields)], as_json: bool) -> Result<()> {
 /// The queue as one JSON array, read page by page so memory stays flat
 /// however long it is; `limit` caps the number of items (None: all).
 pub fn queue_json(
-    mut page: impl FnMut(Option<i64>, u32) -> Result<Vec<QueueItem>>,
+    page: impl FnMut(Option<i64>, u32) -> Result<Vec<QueueItem>>,
+    after: Option<i64>,
+    limit: Option<u32>,
+) -> Result<()> {
+    json_pages(page, |i| i.seq, after, limit)
+}
+
+/// Rows fetched a page at a time (keyset paging: `page(after_key, n)`),
+/// so memory stays flat however long the list is.
+const PAGE: u32 = 1000;
+
+/// Prints a JSON array of every row `page` yields, up to `limit`.
+fn json_pages<T: serde::Serialize>(
+    mut page: impl FnMut(Option<i64>, u32) -> Result<Vec<T>>,
+    key: impl Fn(&T) -> i64,
     mut after: Option<i64>,
     limit: Option<u32>,
 ) -> Result<()> {
-    const PAGE: u32 = 1000;
     let mut left = limit.map_or(u64::MAX, u64::from);
     let mut first = true;
     out::write_str("[")?;
     while left > 0 {
         let items = page(after, PAGE.min(left.min(u64::from(u32::MAX)) as u32))?;
         let Some(last) = items.last() else { break };
-        after = Some(last.seq);
+        after = Some(key(last));
         left -= items.len() as u64;
         let mut text = String::new();
         for i in &items {
@@ -191,14 +204,26 @@ pub fn restored(history_id: i64, mutation_id: &str, as_json: bool) -> Result<()>
     Ok(())
 }
 
-pub fn history(items: &[ResolutionEntry], as_json: bool) -> Result<()> {
+/// The whole resolution history, newest first; `page(before_id, n)`.
+pub fn history(mut page: impl FnMut(Option<i64>, u32) -> Result<Vec<ResolutionEntry>>, as_json: bool) -> Result<()> {
     if as_json {
-        return json(&items);
+        return json_pages(page, |h| h.id, None, None);
     }
-    if items.is_empty() {
-        outln!("no resolutions yet")?;
-        return Ok(());
+    let mut before = None;
+    loop {
+        let items = page(before, PAGE)?;
+        if before.is_none() && items.is_empty() {
+            outln!("no resolutions yet")?;
+        }
+        history_lines(&items)?;
+        match items.last() {
+            Some(last) if items.len() as u32 == PAGE => before = Some(last.id),
+            _ => return Ok(()),
+        }
     }
+}
+
+fn history_lines(items: &[ResolutionEntry]) -> Result<()> {
     for h in items {
         outln!(
             "{:<6} {}  {}/{}  {} kept ({}): {}{}",

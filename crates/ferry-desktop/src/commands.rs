@@ -97,7 +97,7 @@ fn handle_blocking(app: &App, req: Request) -> Answer {
                 Some(e) => Err(format!("resolved {n} of {total}, then: {e}")),
             }
         }
-        Request::History { limit } => ok(bridge.history(limit.unwrap_or(200).min(1000))?),
+        Request::History { before, limit } => ok(bridge.history(before, limit.unwrap_or(200).clamp(1, 1000))?),
         Request::SyncRuns { limit } => ok(bridge.sync_runs(limit.unwrap_or(100).min(1000))?),
         Request::Restore { history_id } => {
             bridge.restore(history_id)?;

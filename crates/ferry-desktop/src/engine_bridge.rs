@@ -128,8 +128,8 @@ impl Bridge {
     pub fn resolve(&self, conflict_id: &str, resolution: Resolution) -> BridgeResult<()> {
         self.engine.resolve(conflict_id, resolution).map(|_| ()).map_err(msg)
     }
-    pub fn history(&self, limit: u32) -> BridgeResult<Vec<ResolutionEntry>> {
-        self.engine.history(limit).map_err(msg)
+    pub fn history(&self, before: Option<i64>, limit: u32) -> BridgeResult<Vec<ResolutionEntry>> {
+        self.engine.history_before(before, limit).map_err(msg)
     }
     pub fn sync_runs(&self, limit: u32) -> BridgeResult<Vec<SyncRun>> {
         self.engine.sync_runs(limit).map_err(msg)

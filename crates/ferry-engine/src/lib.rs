@@ -209,6 +209,11 @@ impl Engine {
         self.inner.store.history(limit)
     }
 
+    /// Resolutions older than history entry `before`, newest first (paging).
+    pub fn history_before(&self, before: Option<i64>, limit: u32) -> Result<Vec<ResolutionEntry>> {
+        self.inner.store.history_before(before, limit)
+    }
+
     /// Sync runs, newest first.
     pub fn sync_runs(&self, limit: u32) -> Result<Vec<SyncRun>> {
         self.inner.store.sync_runs(limit)

@@ -44,7 +44,8 @@ pub enum Request {
     Conflicts { limit: Option<u32> },
     Resolve { conflict_id: String, resolution: Resolution },
     ResolveAll { keep: Side, ids: Option<Vec<String>> },
-    History { limit: Option<u32> },
+    /// Resolutions, newest first; `before`: older than this entry (paging).
+    History { before: Option<i64>, limit: Option<u32> },
     SyncRuns { limit: Option<u32> },
     Restore { history_id: i64 },
     Retry { mutation_id: String },

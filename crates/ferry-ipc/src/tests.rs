@@ -17,7 +17,7 @@ fn samples() -> Vec<Request> {
             resolution: Resolution { keep: Some(Side::Local), ..Default::default() },
         },
         Request::ResolveAll { keep: Side::Remote, ids: None },
-        Request::History { limit: None },
+        Request::History { before: Some(9), limit: None },
         Request::SyncRuns { limit: Some(10) },
         Request::Restore { history_id: 3 },
         Request::Retry { mutation_id: "m1".into() },

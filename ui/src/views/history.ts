@@ -1,4 +1,6 @@
 // Sync runs and automatic resolutions; a losing local edit can be restored.
+// Resolutions come a page at a time, newest first ("Show older" pages on by
+// id, so the whole history stays reachable).
 import { api, errorText } from "../api";
 import type { ResolutionEntry } from "../bindings/ResolutionEntry";
 import type { SyncRun } from "../bindings/SyncRun";
@@ -6,15 +8,21 @@ import type { Ctx, View } from "../ctx";
 import { clear, h } from "../dom";
 import { clock, value } from "../format";
 
+export const HISTORY_PAGE = 100;
+
 const WINNER: Record<string, string> = { local: "this device's edit kept", remote: "server's edit kept", merged: "merged" };
 
 export function history(ctx: Ctx): View {
   const el = h("section", { class: "view history", "data-testid": "view-history" });
   const resolutions = h("div", { class: "list" });
+  const older = h("button", { class: "hidden", "data-testid": "history-older", onclick: () => void loadOlder() }, "Show older");
   const runs = h("tbody");
+  // What is shown, newest first; `complete`: nothing older exists.
+  let entries: ResolutionEntry[] = [];
+  let complete = false;
   el.append(
     h("div", { class: "toolbar" }, h("h1", {}, "History")),
-    h("h2", {}, "Conflicts settled"), resolutions,
+    h("h2", {}, "Conflicts settled"), resolutions, older,
     h("h2", {}, "Sync runs"),
     h("table", { class: "runs", "data-testid": "sync-runs" },
       h("thead", {}, h("tr", {}, h("th", {}, "Finished"), h("th", {}, "Took"), h("th", {}, "Uploaded"), h("th", {}, "Downloaded"),
@@ -53,12 +61,32 @@ export function history(ctx: Ctx): View {
     void reload();
   }
 
+  function renderResolutions() {
+    clear(resolutions);
+    if (entries.length === 0) resolutions.append(h("p", { class: "empty" }, "No conflicts were settled automatically."));
+    resolutions.append(...entries.map(entry));
+    older.classList.toggle("hidden", complete);
+  }
+
+  async function loadOlder() {
+    const last = entries[entries.length - 1];
+    try {
+      const rs = await api.history(last ? last.id : null, HISTORY_PAGE);
+      entries = entries.concat(rs);
+      complete = rs.length < HISTORY_PAGE;
+    } catch (e) { ctx.toast(errorText(e), "error"); }
+    renderResolutions();
+  }
+
   async function reload() {
     try {
-      const [rs, ss] = await Promise.all([api.history(200), api.syncRuns(100)]);
-      clear(resolutions);
-      if (rs.length === 0) resolutions.append(h("p", { class: "empty" }, "No conflicts were settled automatically."));
-      resolutions.append(...rs.map(entry));
+      // As many as were shown (new entries push the oldest shown off the
+      // end; "Show older" brings them back).
+      const want = Math.max(HISTORY_PAGE, entries.length);
+      const [rs, ss] = await Promise.all([api.history(null, want), api.syncRuns(100)]);
+      entries = rs;
+      complete = rs.length < want;
+      renderResolutions();
       clear(runs);
       runs.append(...ss.map(run));
       if (ss.length === 0) runs.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No sync runs yet.")));

@@ -235,14 +235,21 @@ impl Store {
     }
 
     pub fn history(&self, limit: u32) -> Result<Vec<ResolutionEntry>> {
+        self.history_before(None, limit)
+    }
+
+    /// Resolutions older than entry `before` (all if `None`), newest first:
+    /// keyset paging on the id, so a page deep in a long history costs
+    /// what the first does.
+    pub fn history_before(&self, before: Option<i64>, limit: u32) -> Result<Vec<ResolutionEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, entity, record_id, policy, winner, reason, local, remote, result, superseded,
                     at, restorable AND NOT restored, conflict_id, upload_mutation_id
-             FROM history ORDER BY id DESC LIMIT ?1",
+             FROM history WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = stmt
-            .query_map([limit], |r| {
+            .query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
                 let superseded: String = r.get(9)?;
                 let policy: String = r.get(3)?;
                 Ok(ResolutionEntry {
@@ -466,6 +473,30 @@ mod tests {
         assert_eq!(ids(s.open_conflicts(Some(2)).unwrap()), ["c4", "c3"]);
         assert_eq!(ids(s.open_conflicts(None).unwrap()), ["c4", "c3", "c2", "c1", "c0"]);
         assert_eq!(s.open_conflicts(Some(50)).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn history_pages_by_id_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        let remote = server_version();
+        for n in 0..5 {
+            put(&s, json!({ "n": n }));
+            assert_eq!(settle(&s, &remote, s.queue_head("a", "x").unwrap()), Settled::Done(None));
+        }
+        let ids = |v: Vec<ResolutionEntry>| v.into_iter().map(|h| h.id).collect::<Vec<_>>();
+        let all = ids(s.history_before(None, 100).unwrap());
+        assert_eq!(all.len(), 5);
+        assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first: {all:?}");
+        let mut paged = Vec::new();
+        let mut before = None;
+        loop {
+            let page = ids(s.history_before(before, 2).unwrap());
+            let Some(&last) = page.last() else { break };
+            before = Some(last);
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
     }
 
     /// A restore that cannot be written leaves the losing edit restorable.
