@@ -327,7 +327,8 @@ fn pending_items_without_progress_turn_the_state_to_stalled() {
 /// While a push is out, its mutations are *in flight* for every process
 /// (`queue --state in-flight`); a push that times out leaves them pending
 /// with the attempt counted and no made-up next attempt time; a process
-/// killed mid-push leaves marks the next process clears.
+/// killed mid-push leaves marks the next process clears (the next push, if
+/// the sync lock cannot be used).
 #[test]
 fn queue_shows_mutations_in_flight_while_a_push_is_out() {
     let server = server_with_users();
@@ -374,6 +375,25 @@ fn queue_shows_mutations_in_flight_while_a_push_is_out() {
     sync.wait().unwrap();
     assert_eq!(in_flight(&a), 0);
     assert_eq!(a.queue(Some("pending")).len(), 3);
+
+    // Killed mid-push where the sync lock cannot be used at all (a
+    // directory in its place): no process can tell that no push is running,
+    // so the marks stay until the next push, which resets them rather than
+    // leave the rows stranded.
+    let mut sync = a
+        .command()
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(20), "the batch in flight", || (in_flight(&a) == 3).then_some(()));
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let lock = a.data_dir().join("sync.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    assert_eq!(in_flight(&a), 3);
 
     proxy.clear_chooser();
     a.sync().ok();

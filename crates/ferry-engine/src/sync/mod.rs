@@ -29,7 +29,7 @@ impl Inner {
         // push the same batch at once (safe, ids are idempotency keys, but
         // wasteful and confusing in the queue view).
         // Only to avoid wasted work: without the lock, carry on.
-        let one_process = crate::filelock::FileLock::acquire(self.config.data_dir.join(crate::store::SYNC_LOCK_FILE))
+        let _one_process = crate::filelock::FileLock::acquire(self.config.data_dir.join(crate::store::SYNC_LOCK_FILE))
             .await
             .map_err(|e| tracing::warn!(error = %e, "cannot take the sync lock; syncing without it"))
             .ok();
@@ -50,7 +50,7 @@ impl Inner {
         self.publish();
         let mut report = SyncReport::default();
         let result = async {
-            self.push_all(&link, one_process.is_some(), &mut report).await?;
+            self.push_all(&link, &mut report).await?;
             // After the push: settled records may now need the server's
             // latest version (skipped by an earlier pull, discarded edits).
             self.refetch(&link).await?;

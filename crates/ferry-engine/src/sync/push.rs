@@ -17,21 +17,18 @@ use crate::transport::TransportError;
 const FRESH_SAMPLE: Duration = Duration::from_secs(10 * 60);
 
 impl Inner {
-    /// `sync_locked`: this process holds the data dir's sync lock, so no
-    /// other push is running and in-flight marks found now are stale.
-    pub(super) async fn push_all(
-        self: &Arc<Self>,
-        link: &Link,
-        sync_locked: bool,
-        report: &mut SyncReport,
-    ) -> Result<()> {
+    /// Called with the data dir's sync lock held, or where it cannot be
+    /// taken at all.
+    pub(super) async fn push_all(self: &Arc<Self>, link: &Link, report: &mut SyncReport) -> Result<()> {
         let mut after = 0i64;
         let mut max_count = self.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
         let max_bytes = self.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
-        if sync_locked {
-            // Marks left by a push that died are stale.
-            self.store.reset_in_flight()?;
-        }
+        // In-flight marks found now were left by a push that died: we hold
+        // the sync lock, so no other push is running. Where the lock cannot
+        // be used at all, reset them too: a push still running elsewhere
+        // then has rows sent twice (answered `duplicate`: ids are
+        // idempotency keys), where keeping them would strand them for good.
+        self.store.reset_in_flight()?;
         if let Err(e) = self.restamp_queued(link).await {
             // The server was asked for its time and did not answer: that is
             // this batch's attempt failing, as far as the user can tell.
