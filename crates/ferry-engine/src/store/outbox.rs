@@ -286,11 +286,19 @@ impl Store {
         // Two statements, so each uses an index: (state, seq) or the rowid.
         // An "?1 IS NULL OR" filter would scan the whole outbox.
         // A waiting mutation is tried next when the loop retries (if it is
-        // backing off; no time while it is not, or without a loop).
+        // backing off; no time while it is not, or without a loop), unless
+        // sync is paused or it waits behind a failed or conflicting change
+        // of its record (looked for only when there is one at all: a long
+        // chain of edits to one record makes that search long).
         const COLUMNS: &str = "SELECT seq, id, entity, record_id, op, state, attempts,
-                    coalesce(next_attempt_at, CASE WHEN state = 'pending' THEN
-                        (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'next_retry_at') END),
-                    last_error, edited_at, payload FROM outbox";
+                    CASE WHEN o.state = 'pending'
+                          AND NOT EXISTS (SELECT 1 FROM settings WHERE key = 'paused' AND value = '1')
+                          AND (coalesce((SELECT sum(n) FROM outbox_counts WHERE state IN ('failed', 'conflict')), 0) <= 0
+                               OR NOT EXISTS (SELECT 1 FROM outbox p
+                                              WHERE p.entity = o.entity AND p.record_id = o.record_id
+                                                AND p.seq < o.seq AND p.state IN ('failed', 'conflict')))
+                    THEN (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'next_retry_at') END,
+                    last_error, edited_at, payload FROM outbox o";
         let mut stmt = match state {
             Some(_) => {
                 conn.prepare_cached(&format!("{COLUMNS} WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"))?
@@ -619,6 +627,28 @@ mod tests {
         // Synced: no retry is scheduled, and none is shown.
         s.remove_setting("next_retry_at").unwrap();
         assert_eq!(states(&s), vec![("pending".into(), None), ("pending".into(), None)]);
+    }
+
+    /// The loop's next retry is shown only for what it will send then: not
+    /// for an edit held back behind a failed change of its record, nor
+    /// while sync is paused.
+    #[test]
+    fn no_next_attempt_time_for_what_the_retry_will_not_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "r", json!({"n": 1}));
+        put(&s, "r", json!({"n": 2}));
+        put(&s, "q", json!({"n": 3}));
+        let head = s.next_batch(0, 1, 1 << 20).unwrap()[0].seq;
+        s.conn().execute("UPDATE outbox SET state = 'failed' WHERE seq = ?1", [head]).unwrap();
+        s.set_setting("next_retry_at", "123456").unwrap();
+        assert_eq!(
+            states(&s),
+            vec![("failed".into(), None), ("pending".into(), None), ("pending".into(), Some(123_456))],
+            "r's second edit waits for the user, q goes at the retry"
+        );
+        s.set_setting("paused", "1").unwrap();
+        assert!(states(&s).iter().all(|(_, at)| at.is_none()), "paused: nothing is tried");
     }
 
     #[test]

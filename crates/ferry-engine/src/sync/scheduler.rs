@@ -66,7 +66,7 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
             Ok(_) => {
                 backoff.reset();
                 retry_at = None;
-                let _ = inner.store.remove_setting("next_retry_at");
+                clear_retry_at(&inner);
                 next_pull = Instant::now() + inner.pull_interval();
             }
             Err(EngineError::Transport(t)) if t.is_transient() => {
@@ -79,6 +79,7 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
                 // Nothing to do until the user acts; a login wakes us. Look
                 // again at the next pull time, never sooner.
                 retry_at = None;
+                clear_retry_at(&inner);
                 next_pull = Instant::now() + inner.pull_interval();
             }
             Err(e) => {
@@ -94,6 +95,8 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
         // long queue filled (SQLite reads it again from the OS's cache).
         inner.store.release_memory();
     }
+    // Without a loop nothing is retried: show no time for it.
+    clear_retry_at(&inner);
     tracing::info!("sync loop stopped");
     Ok(())
 }
@@ -109,6 +112,13 @@ fn note_retry_at(inner: &Inner, delay: Duration) {
     // Also each waiting mutation's next attempt time (`ferry queue`).
     let _ = inner.store.set_setting("next_retry_at", &at.to_string());
     inner.publish();
+}
+
+fn clear_retry_at(inner: &Inner) {
+    if inner.run_state().next_retry_at.take().is_some() {
+        inner.publish();
+    }
+    let _ = inner.store.remove_setting("next_retry_at");
 }
 
 async fn sleep_until(at: Option<Instant>) {
