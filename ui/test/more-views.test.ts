@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ResolutionEntry } from "../src/bindings/ResolutionEntry";
 import type { Settings } from "../src/bindings/Settings";
 import type { Status } from "../src/bindings/Status";
-import { HISTORY_PAGE, history } from "../src/views/history";
+import { HISTORY_FETCH_MAX, HISTORY_PAGE, history } from "../src/views/history";
 import { overview } from "../src/views/overview";
 import { queue } from "../src/views/queue";
 import { settings } from "../src/views/settings";
@@ -86,6 +86,39 @@ describe("history view", () => {
     await settle();
     expect(sent("history").slice(-1)[0]).toEqual({ before: null, limit: 250 });
     expect(byTestId(v.el, "resolution")).toHaveLength(250);
+  });
+
+  it("keeps more than the app serves at once, and loads one page at a time", async () => {
+    const all = Array.from({ length: 1150 }, (_, i) => resolution({ id: 1150 - i, record_id: `r${1150 - i}`, restorable: false }));
+    ipc({
+      history: (a) => {
+        if ((a.limit as number) > HISTORY_FETCH_MAX) throw "limit over the app's maximum";
+        return all.filter((r) => a.before === null || r.id < (a.before as number)).slice(0, a.limit as number);
+      },
+      sync_runs: () => [],
+    });
+    let syncedAt: number | null = null;
+    const v = history(ctx({ status: () => status({ last_sync_at: syncedAt }) }));
+    document.body.append(v.el);
+    await settle();
+    const older = byTestId(v.el, "history-older")[0];
+    // Clicks that come faster than the answers still page on in order.
+    for (let i = 0; i < 10; i++) older.click();
+    await settle();
+    await settle();
+    expect(byTestId(v.el, "resolution")).toHaveLength(1100);
+    syncedAt = 1;
+    v.refresh();
+    await settle();
+    expect(sent("history").slice(-2)).toEqual([{ before: null, limit: 1000 }, { before: 151, limit: 100 }]);
+    expect(byTestId(v.el, "resolution")).toHaveLength(1100);
+    expect(older.classList.contains("hidden")).toBe(false);
+    older.click();
+    await settle();
+    const ids = byTestId(v.el, "resolution").map((e) => e.querySelector("b")!.textContent);
+    expect(ids).toHaveLength(1150);
+    expect(new Set(ids).size).toBe(1150);
+    expect(older.classList.contains("hidden")).toBe(true);
   });
 
   it("shows the server's refusal of a restore as an error", async () => {

@@ -2,7 +2,7 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startApp } from "../src/main";
-import { CONFLICTS_PAGE, conflicts } from "../src/views/conflicts";
+import { CONFLICTS_MAX, CONFLICTS_PAGE, conflicts } from "../src/views/conflicts";
 import { failures } from "../src/views/failures";
 import { queue } from "../src/views/queue";
 import { conflict, item, outbox, status } from "./fixtures";
@@ -119,6 +119,25 @@ describe("conflicts view paging", () => {
     byTestId(v.el, "bulk-mine")[0].click();
     await settle();
     expect(sent("resolve_all")).toEqual([{ keep: "local", ids: null }]);
+  });
+});
+
+describe("conflicts view at the app's limit", () => {
+  it("stops offering more at the limit and says how to see the rest", async () => {
+    // Delete-versus-edit cards: no field table, so 1 000 of them render fast.
+    const all = Array.from({ length: 1200 }, (_, i) => conflict({ id: `c${i}`, record_id: `act-${i}`, local: null }));
+    ipc({ conflicts: (a) => all.slice(0, Math.min(a.limit as number, CONFLICTS_MAX)) });
+    // Pages of 400: 400, 800, then the limit.
+    const v = conflicts(ctx({ status: () => status({ conflicts: 1200 }) }), 400);
+    document.body.append(v.el);
+    await settle();
+    const more = byTestId(v.el, "conflicts-more")[0];
+    while (!more.classList.contains("hidden")) { more.click(); await settle(); }
+    expect(sent("conflicts")).toEqual([{ limit: 400 }, { limit: 800 }, { limit: CONFLICTS_MAX }]);
+    expect(byTestId(v.el, "conflict")).toHaveLength(CONFLICTS_MAX);
+    const capped = byTestId(v.el, "conflicts-capped")[0];
+    expect(capped.classList.contains("hidden")).toBe(false);
+    expect(capped.textContent).toContain("oldest 1,000 of 1,200");
   });
 });
 

@@ -12,18 +12,21 @@ import { clear, h } from "../dom";
 import { clock, plural, value } from "../format";
 
 export const CONFLICTS_PAGE = 50;
+/** The most the app returns at once; past that, settling makes room. */
+export const CONFLICTS_MAX = 1000;
 
-export function conflicts(ctx: Ctx): View {
+export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
   const el = h("section", { class: "view conflicts", "data-testid": "view-conflicts" });
   const list = h("div", { class: "list" });
   const bulk = h("div", { class: "bulk" });
   const more = h("button", {
     class: "hidden", "data-testid": "conflicts-more",
-    onclick: () => { shown += CONFLICTS_PAGE; void reload(); },
+    onclick: () => { shown = Math.min(shown + page, CONFLICTS_MAX); void reload(); },
   }, "Show more");
-  el.append(h("div", { class: "toolbar" }, h("h1", {}, "Conflicts"), bulk), list, more);
+  const capped = h("p", { class: "muted hidden", "data-testid": "conflicts-capped" });
+  el.append(h("div", { class: "toolbar" }, h("h1", {}, "Conflicts"), bulk), list, more, capped);
   let items: ConflictView[] = [];
-  let shown = CONFLICTS_PAGE;
+  let shown = page;
   // All open conflicts, shown or not (the status counts them).
   const total = () => Math.max(ctx.status().conflicts, items.length);
   const picks = new Map<string, Record<string, Side>>();
@@ -104,8 +107,12 @@ export function conflicts(ctx: Ctx): View {
     if (items.length === 0) list.append(h("p", { class: "empty", "data-testid": "conflicts-empty" }, "No conflicts. Nothing needs your decision."));
     list.append(...items.map(card));
     const hidden = total() - items.length;
+    const atCap = items.length >= CONFLICTS_MAX;
     more.textContent = `Show more (${hidden.toLocaleString()} not shown)`;
-    more.classList.toggle("hidden", hidden <= 0);
+    more.classList.toggle("hidden", hidden <= 0 || atCap);
+    capped.textContent = `Showing the oldest ${items.length.toLocaleString()} of ${total().toLocaleString()}: `
+      + "settle some, or keep one side for all, to see the rest.";
+    capped.classList.toggle("hidden", hidden <= 0 || !atCap);
     renderBulk();
   }
 

@@ -9,6 +9,8 @@ import { clear, h } from "../dom";
 import { clock, value } from "../format";
 
 export const HISTORY_PAGE = 100;
+/** The most one call returns (the app's limit). */
+export const HISTORY_FETCH_MAX = 1000;
 
 const WINNER: Record<string, string> = { local: "this device's edit kept", remote: "server's edit kept", merged: "merged" };
 
@@ -68,30 +70,48 @@ export function history(ctx: Ctx): View {
     older.classList.toggle("hidden", complete);
   }
 
-  async function loadOlder() {
-    const last = entries[entries.length - 1];
-    try {
-      const rs = await api.history(last ? last.id : null, HISTORY_PAGE);
-      entries = entries.concat(rs);
-      complete = rs.length < HISTORY_PAGE;
-    } catch (e) { ctx.toast(errorText(e), "error"); }
-    renderResolutions();
+  // One load at a time: "Show older" pages on from the entries a reload
+  // has just replaced, never from the ones before it.
+  let chain: Promise<void> = Promise.resolve();
+  const oneAtATime = (f: () => Promise<void>) => { chain = chain.then(f, f); return chain; };
+
+  /** Up to `want` entries older than `before`, in pages the app serves (≤ 1 000). */
+  async function fetchEntries(before: number | null, want: number): Promise<{ rs: ResolutionEntry[]; complete: boolean }> {
+    const rs: ResolutionEntry[] = [];
+    while (rs.length < want) {
+      const n = Math.min(HISTORY_FETCH_MAX, want - rs.length);
+      const page = await api.history(rs.length ? rs[rs.length - 1].id : before, n);
+      rs.push(...page);
+      if (page.length < n) return { rs, complete: true };
+    }
+    return { rs, complete: false };
   }
 
-  async function reload() {
+  function loadOlder() {
+    return oneAtATime(async () => {
+      const last = entries[entries.length - 1];
+      try {
+        const got = await fetchEntries(last ? last.id : null, HISTORY_PAGE);
+        entries = entries.concat(got.rs);
+        complete = got.complete;
+      } catch (e) { ctx.toast(errorText(e), "error"); }
+      renderResolutions();
+    });
+  }
+
+  const reload = () => oneAtATime(async () => {
     try {
       // As many as were shown (new entries push the oldest shown off the
       // end; "Show older" brings them back).
-      const want = Math.max(HISTORY_PAGE, entries.length);
-      const [rs, ss] = await Promise.all([api.history(null, want), api.syncRuns(100)]);
-      entries = rs;
-      complete = rs.length < want;
+      const [got, ss] = await Promise.all([fetchEntries(null, Math.max(HISTORY_PAGE, entries.length)), api.syncRuns(100)]);
+      entries = got.rs;
+      complete = got.complete;
       renderResolutions();
       clear(runs);
       runs.append(...ss.map(run));
       if (ss.length === 0) runs.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No sync runs yet.")));
     } catch (e) { ctx.toast(errorText(e), "error"); }
-  }
+  });
 
   void reload();
   let lastSync: number | null = null;
