@@ -122,7 +122,10 @@ impl Store {
                        - min(?3, d.check_server_ms + (outbox.stamp_mono_ms - d.check_mono_ms))) > ?4",
             params![exact_from, newest, cap, TOLERANCE_MS],
         )? as u64;
-        if exact_from != newest {
+        // Only forward: with the queue drained (`newest` is 0, or below rows
+        // already seen) there is nothing new to remember, and an idle loop
+        // would otherwise rewrite the setting at every cycle.
+        if newest > exact_from {
             tx.execute(
                 "INSERT INTO settings(key, value) VALUES ('restamp_exact_seq', ?1)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -329,5 +332,24 @@ mod tests {
         s.conn().execute("UPDATE outbox SET edited_at = edited_at + 3600000 WHERE record_id = 'q'", []).unwrap();
         s.restamp(&input(mono("boot:1", 2), T, Some(0))).unwrap();
         assert_eq!(stamp(&s, "q"), T + 3_600_000);
+    }
+
+    /// An idle loop (queue drained, clock paired, no new sample) writes
+    /// nothing: each write is an fsync.
+    #[test]
+    fn a_drained_queue_rewrites_no_watermark() {
+        let (_d, s) = store();
+        edit(&s, "x", T, T, &mono("boot:1", 0), true);
+        s.restamp(&input(mono("boot:1", 1), T, Some(0))).unwrap();
+        s.restamp(&input(mono("boot:1", 2), T, None)).unwrap();
+        let seen = s.setting_i64("restamp_exact_seq").unwrap();
+        assert!(seen.is_some_and(|n| n > 0), "{seen:?}");
+        s.conn().execute("DELETE FROM outbox", []).unwrap(); // uploaded
+        for ms in 3..6 {
+            let changes_before = s.conn().total_changes();
+            s.restamp(&input(mono("boot:1", ms), T, None)).unwrap();
+            assert_eq!(s.conn().total_changes(), changes_before, "nothing written");
+        }
+        assert_eq!(s.setting_i64("restamp_exact_seq").unwrap(), seen);
     }
 }
