@@ -161,6 +161,14 @@ async fn run(args: Args, t0: Instant) -> anyhow::Result<()> {
             None
         }
     };
+    // Answer later launches from now on: one that comes while we start up
+    // (opening the database, the demo's server, the tray) waits in the
+    // queue instead of timing out and reporting us stuck.
+    let (actions, mut actions_rx) = mpsc::unbounded_channel();
+    let listener = listener.map(Arc::new);
+    if let Some(l) = &listener {
+        spawn_instance_listener(l.clone(), actions.clone());
+    }
     if args.demo {
         demo::reset_data_root(&root).with_context(|| format!("cannot reset the demo dir {}", root.display()))?;
     }
@@ -174,7 +182,6 @@ async fn run(args: Args, t0: Instant) -> anyhow::Result<()> {
     let notifier = notify::Notifier::new(policy, Instant::now(), prefs.notifications);
     let autostart = Autostart::new(args.demo, if args.demo { None } else { args.data_dir.as_deref() });
 
-    let (actions, mut actions_rx) = mpsc::unbounded_channel();
     let tray = Tray::start(TrayView::new(&bridge.status(), now_ms(), autostart.is_enabled()), actions.clone()).await;
     tracing::info!(elapsed_ms = t0.elapsed().as_millis() as u64, "tray ready");
 
@@ -203,10 +210,6 @@ async fn run(args: Args, t0: Instant) -> anyhow::Result<()> {
 
     spawn_status_forwarder(app.clone());
     spawn_event_forwarder(app.clone());
-    let listener = listener.map(Arc::new);
-    if let Some(l) = &listener {
-        spawn_instance_listener(l.clone(), actions.clone());
-    }
     spawn_signal_handler(actions.clone());
 
     let demo = if args.demo {
