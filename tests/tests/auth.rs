@@ -197,3 +197,61 @@ fn without_a_secret_service_login_says_what_to_do() {
     assert!(r.stderr.contains("--token-file") && r.stderr.contains("FERRY_TOKEN_FILE"), "{}", r.stderr);
     assert_eq!(f.status()["user"], Value::Null, "no half sign-in recorded");
 }
+
+/// A data dir holds one account's work. A user of another organisation is
+/// refused while it holds anything of the first one's, another user of the
+/// same organisation while changes wait to be uploaded: nothing goes up
+/// under the wrong name or into the wrong organisation. Signing in over
+/// another account forgets that account's tokens.
+#[test]
+fn another_account_cannot_take_over_someone_elses_data_dir() {
+    let server = TestServer::start();
+    server.add_user("alice", "org1", "pw1");
+    server.add_user("bob", "org1", "pw2");
+    server.add_user("eve", "org2", "pw3");
+    let a = Ferry::new();
+    a.connect(&server.url(), "alice", "pw1");
+    a.put("activity", "secret1", &json!({"t": "alice's"}));
+    a.run(&["logout"]).ok();
+    let login = |user: &str, pw: &str| a.run_stdin(&["login", "--user", user, "--password-stdin"], pw);
+
+    let r = login("eve", "pw3");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("organisation org1") && r.stderr.contains("another data dir"), "{}", r.stderr);
+    let r = login("bob", "pw2");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("by alice not uploaded yet"), "{}", r.stderr);
+    assert_ne!(a.sync().code, 0, "nobody is signed in");
+    assert!(server.dump().is_empty(), "nothing uploaded: {:?}", server.dump());
+    assert_eq!(a.queue(None).len(), 1, "alice's change still queued");
+
+    // alice uploads her change under her name; then bob may sign in here,
+    // over her sign-in.
+    login("alice", "pw1").ok();
+    a.sync().ok();
+    login("bob", "pw2").ok();
+    let accounts: Value = serde_json::from_slice(&std::fs::read(a.token_file()).unwrap()).unwrap();
+    assert_eq!(accounts.as_object().unwrap().len(), 1, "only bob's tokens are kept: {accounts}");
+    a.put("activity", "b1", &json!({"t": "bob's"}));
+    a.sync().ok();
+    let by: Vec<(String, String, String)> = server
+        .dump()
+        .iter()
+        .map(|r| {
+            (
+                r["record_id"].as_str().unwrap().into(),
+                r["org"].as_str().unwrap().into(),
+                r["edited_by"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        vec![("b1".into(), "org1".into(), "bob".into()), ("secret1".into(), "org1".into(), "alice".into())],
+        "each change under its author's name, in org1"
+    );
+
+    // Still org1's records here: eve stays out.
+    a.run(&["logout"]).ok();
+    assert_eq!(login("eve", "pw3").code, 1);
+}

@@ -276,6 +276,38 @@ impl Inner {
         Ok(())
     }
 
+    /// A data dir holds one account's work. Another account must not upload
+    /// its queued changes under a different name, nor, from another
+    /// organisation, see or change its records.
+    fn check_account_change(&self, user: &str, org: &str) -> Result<()> {
+        let Some(owner) = self.store.setting("account")?.or(self.store.setting("user")?) else { return Ok(()) };
+        let elsewhere = format!("or use another data dir for {user} (`ferry --data-dir DIR init --server URL`)");
+        match self.store.setting("org")? {
+            Some(owner_org) if owner_org != org => {
+                if self.store.setting("pull_cursor")?.is_some() || self.store.holds_any_data()? {
+                    return Err(EngineError::Invalid(format!(
+                        "this data dir holds the records of organisation {owner_org} (signed in last as {owner}), \
+                         and {user} belongs to {org}, which must not see or change them: sign in as a user of \
+                         {owner_org}, {elsewhere}"
+                    )));
+                }
+            }
+            _ if owner != user => {
+                let c = self.store.counts()?;
+                let queued = c.pending + c.failed + c.conflict;
+                if queued > 0 {
+                    return Err(EngineError::Invalid(format!(
+                        "this data dir holds {queued} change(s) by {owner} not uploaded yet, which signed in as \
+                         {user} would go up under {user}'s name: sign in as {owner} and sync them first (or \
+                         discard them), {elsewhere}"
+                    )));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     pub async fn login(&self, user: &str, password: &str) -> Result<()> {
         if user.trim().is_empty() {
             return Err(EngineError::Invalid("user name is empty: pass --user NAME".into()));
@@ -287,6 +319,12 @@ impl Inner {
             other => EngineError::Transport(other),
         })?;
         self.save_clock()?;
+        if let Err(e) = self.check_account_change(user, &tokens.org) {
+            // Refused here: do not leave the sign-in valid on the server.
+            let _ = transport.logout(&tokens.refresh_token, &self.clock).await;
+            return Err(e);
+        }
+        let previous = self.store.setting("user")?.filter(|p| p != user);
         let session = Session::new(&self.config.token_store, user, &server);
         if let Err(e) = session.save_login(&tokens) {
             // A sign-in that cannot be kept is of no use; do not leave it
@@ -299,7 +337,20 @@ impl Inner {
             )));
         }
         self.store.set_setting("user", user)?;
+        // Whose work this data dir holds; unlike `user`, kept after logout.
+        self.store.set_setting("account", user)?;
         self.store.set_setting("org", &tokens.org)?;
+        if let Some(previous) = previous {
+            // Signed in over another account: that one's tokens go, as a
+            // logout would take them.
+            match Session::new(&self.config.token_store, &previous, &server).clear() {
+                Ok(Some(rt)) => {
+                    let _ = transport.logout(&rt, &self.clock).await;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, user = %previous, "could not forget the previous sign-in"),
+            }
+        }
         self.clear_sign_in_trouble()?;
         *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
         tracing::info!(user, "signed in");

@@ -10,4 +10,14 @@ impl Store {
     pub fn has_server_versions(&self) -> Result<bool> {
         Ok(self.conn().query_row("SELECT EXISTS(SELECT 1 FROM records WHERE version > 0)", [], |r| r.get(0))?)
     }
+
+    /// Any record, queued change, conflict or resolution here at all.
+    pub fn holds_any_data(&self) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS(SELECT 1 FROM records) OR EXISTS(SELECT 1 FROM outbox)
+                 OR EXISTS(SELECT 1 FROM conflicts) OR EXISTS(SELECT 1 FROM history)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
 }
