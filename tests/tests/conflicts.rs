@@ -225,8 +225,15 @@ fn manual_conflict_blocks_only_its_record_survives_restart_and_resolves_by_field
     assert_eq!(c["remote"]["place"], "Theirs");
     assert_eq!(c["differing_fields"], json!(["minutes", "note", "place", "title"]));
 
-    // Keep theirs, but my title and note.
+    // Picks that leave fields undecided are refused: nothing is chosen for
+    // the user.
     let id = c["id"].as_str().unwrap();
+    let r = w.a.run(&["resolve", id, "--field", "title=local", "--field", "note=local"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("minutes, place not picked") && r.stderr.contains("--keep"), "{}", r.stderr);
+    assert_eq!(w.a.conflicts().len(), 1);
+
+    // Keep theirs, but my title and note.
     w.a.run(&["resolve", id, "--keep", "remote", "--field", "title=local", "--field", "note=local"]).ok();
     assert!(w.a.conflicts().is_empty());
     let chosen = json!({"title": "Mine", "minutes": 60, "place": "Theirs", "note": "added while in conflict"});

@@ -108,7 +108,8 @@ pub enum Command {
     /// Settle an open conflict.
     Resolve {
         conflict_id: String,
-        /// The side to keep (for every field not picked with --field).
+        /// The side to keep for every field not picked with --field (needed
+        /// unless every field the two sides disagree on is picked).
         #[arg(long)]
         keep: Option<String>,
         /// Pick one field's side: NAME=local or NAME=remote. Repeatable.

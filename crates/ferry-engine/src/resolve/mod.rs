@@ -151,8 +151,10 @@ pub fn differing_fields(local: Option<&Fields>, remote: Option<&Fields>) -> Vec<
     keys.into_iter().filter(|k| l.get(*k) != r.get(*k)).cloned().collect()
 }
 
-/// Builds the record the user chose: `keep` for everything (default: remote),
-/// then each per-field pick. `None` = the record is deleted.
+/// Builds the record the user chose: `keep` for everything, then each
+/// per-field pick. Without `keep`, every field the two sides disagree on
+/// must be picked: nothing is decided for the user. `None` = the record is
+/// deleted.
 pub fn apply_choice(
     local: Option<&Fields>,
     remote: Option<&Fields>,
@@ -162,6 +164,18 @@ pub fn apply_choice(
         Side::Local => local,
         Side::Remote => remote,
     };
+    if choice.keep.is_none() {
+        let unpicked: Vec<String> =
+            differing_fields(local, remote).into_iter().filter(|f| !choice.fields.contains_key(f)).collect();
+        if choice.fields.is_empty() || !unpicked.is_empty() {
+            let which =
+                if unpicked.is_empty() { String::new() } else { format!(" ({} not picked)", unpicked.join(", ")) };
+            return Err(format!(
+                "say which side to keep{which}: --keep local|remote, and --field NAME=local|remote for exceptions"
+            ));
+        }
+    }
+    // Every differing field is picked; the rest is the same on both sides.
     let keep = choice.keep.unwrap_or(Side::Remote);
     if choice.fields.is_empty() {
         return Ok(side(keep).cloned());
@@ -271,6 +285,16 @@ mod tests {
         assert!(apply_choice(Some(&l), Some(&r), &c).is_err());
         let keep_local = Resolution { keep: Some(Side::Local), ..Default::default() };
         assert_eq!(apply_choice(None, Some(&r), &keep_local).unwrap(), None);
+
+        // No side kept: every differing field must be picked.
+        let mut c = Resolution::default();
+        assert!(apply_choice(Some(&l), Some(&r), &c).is_err(), "nothing chosen");
+        c.fields.insert("a".into(), Side::Local);
+        let err = apply_choice(Some(&l), Some(&r), &c).unwrap_err();
+        assert!(err.contains("b, only_local not picked"), "{err}");
+        c.fields.insert("b".into(), Side::Remote);
+        c.fields.insert("only_local".into(), Side::Remote);
+        assert_eq!(apply_choice(Some(&l), Some(&r), &c).unwrap(), Some(f(json!({"a": 1, "b": 2}))));
     }
 
     fn side() -> impl Strategy<Value = Side> {
@@ -433,9 +457,13 @@ mod tests {
             let got = apply_choice(l.as_ref(), r.as_ref(), &choice);
             let side_value = |s: Side| match s { Side::Local => l.as_ref(), Side::Remote => r.as_ref() };
             let in_either = |k: &str| l.as_ref().is_some_and(|m| m.contains_key(k)) || r.as_ref().is_some_and(|m| m.contains_key(k));
+            let unpicked_difference = ["a", "b", "c", "d", "e"].iter().any(|k| {
+                l.as_ref().and_then(|m| m.get(*k)) != r.as_ref().and_then(|m| m.get(*k)) && !picks.contains_key(*k)
+            });
+            let undecided = keep.is_none() && (picks.is_empty() || unpicked_difference);
             let keep = keep.unwrap_or(Side::Remote);
-            if picks.keys().any(|k| !in_either(k)) {
-                prop_assert!(got.is_err(), "a pick of a field neither side has is refused");
+            if picks.keys().any(|k| !in_either(k)) || undecided {
+                prop_assert!(got.is_err(), "a pick of a field neither side has, or an undecided field, is refused");
             } else if picks.is_empty() {
                 prop_assert_eq!(got.unwrap(), side_value(keep).cloned());
             } else {
