@@ -235,18 +235,24 @@ fn errors_from_bad_input_are_clear_and_lose_nothing() {
     let a = Ferry::new();
     a.connect(&server.url(), "mentor", "pw-mentor");
     a.put("activity", "keep", &json!({"x": 1}));
-    for (args, needle) in [
-        (vec!["put", "activity", "x", "{not json"], "not valid JSON"),
-        (vec!["put", "activity", "x", "[1,2]"], "JSON object"),
-        (vec!["put", "Bad Entity", "x", "{}"], "entity name"),
-        (vec!["patch", "activity", "nope", "{}"], "use `put`"),
-        (vec!["delete", "activity", "nope"], "no record"),
-        (vec!["queue", "--state", "weird"], "failed or conflict"),
-        (vec!["policy", "activity", "yolo"], "lww"),
-        (vec!["resolve", "nope", "--keep", "local"], "ferry conflicts"),
+    // Exit 2: the command line cannot mean anything (as clap's own errors).
+    for (args, needle, code) in [
+        (vec!["put", "activity", "x", "{not json"], "not valid JSON", 1),
+        (vec!["put", "activity", "x", "[1,2]"], "JSON object", 1),
+        (vec!["put", "Bad Entity", "x", "{}"], "entity name", 1),
+        (vec!["patch", "activity", "nope", "{}"], "use `put`", 1),
+        (vec!["delete", "activity", "nope"], "ferry list activity", 1),
+        (vec!["import", "no-such-file.jsonl"], "check the path", 1),
+        (vec!["queue", "--state", "weird"], "failed or conflict", 2),
+        (vec!["policy", "activity", "yolo"], "lww", 2),
+        (vec!["retry"], "--all", 2),
+        (vec!["resolve", "c1"], "--keep", 2),
+        (vec!["resolve", "c1", "--keep", "both"], "local or remote", 2),
+        (vec!["resolve", "c1", "--field", "title"], "NAME=local", 2),
+        (vec!["resolve", "nope", "--keep", "local"], "ferry conflicts", 1),
     ] {
         let r = a.run(&args);
-        assert_ne!(r.code, 0, "{args:?} should fail");
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }

@@ -24,6 +24,8 @@ use out::outln;
 /// Exit codes scripts can rely on.
 mod exit {
     pub const ERROR: u8 = 1;
+    /// The command line asks for something that cannot be (as clap's own).
+    pub const USAGE: u8 = 2;
     /// `sync` finished but changes are left pending, failed or in conflict.
     pub const INCOMPLETE: u8 = 3;
     /// Not signed in, or the sign-in must be renewed.
@@ -41,6 +43,10 @@ impl std::fmt::Display for Exit {
     }
 }
 impl std::error::Error for Exit {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Exit(exit::USAGE, msg.into()).into()
+}
 
 /// Settings that may come from the environment; an empty value means unset
 /// (`FERRY_TOKEN_FILE= ferry ...`), as it does for most Unix tools.
@@ -198,7 +204,7 @@ fn parse_side(s: &str) -> Result<Side> {
     match s {
         "local" | "mine" => Ok(Side::Local),
         "remote" | "theirs" | "server" => Ok(Side::Remote),
-        other => bail!("{other:?} is not a side: use local or remote"),
+        other => Err(usage(format!("{other:?} is not a side: use local or remote"))),
     }
 }
 
@@ -280,7 +286,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Queue { json, state, after, limit } => {
             let state = match state {
                 Some(s) => Some(MutationState::parse(s).ok_or_else(|| {
-                    anyhow!("{s:?} is not a queue state: use pending, in-flight, failed or conflict")
+                    usage(format!("{s:?} is not a queue state: use pending, in-flight, failed or conflict"))
                 })?),
                 None => None,
             };
@@ -304,11 +310,11 @@ async fn run(cli: Cli) -> Result<()> {
             for f in fields {
                 let (name, side) = f
                     .split_once('=')
-                    .ok_or_else(|| anyhow!("--field {f:?} must look like NAME=local or NAME=remote"))?;
+                    .ok_or_else(|| usage(format!("--field {f:?} must look like NAME=local or NAME=remote")))?;
                 choice.fields.insert(name.to_string(), parse_side(side)?);
             }
             if choice.keep.is_none() && choice.fields.is_empty() {
-                bail!("say what to keep: --keep local|remote and/or --field NAME=local|remote");
+                return Err(usage("say what to keep: --keep local|remote and/or --field NAME=local|remote"));
             }
             let queued = engine.resolve(conflict_id, choice)?;
             // The history entry that closed this conflict, for its id.
@@ -326,7 +332,7 @@ async fn run(cli: Cli) -> Result<()> {
                 outln!("queued again")?;
             }
             (None, true) => outln!("{} queued again", engine.retry_all()?)?,
-            _ => bail!("give a mutation id (see `ferry queue --state failed`) or --all"),
+            _ => return Err(usage("give a mutation id (see `ferry queue --state failed`) or --all")),
         },
         Command::Discard { mutation_id } => {
             engine.discard(mutation_id)?;
@@ -335,7 +341,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Policy { entity, policy } => match policy {
             Some(p) => {
                 let p = ConflictPolicy::parse(p).ok_or_else(|| {
-                    anyhow!("{p:?} is not a policy: use lww, server-wins, client-wins, merge or manual")
+                    usage(format!("{p:?} is not a policy: use lww, server-wins, client-wins, merge or manual"))
                 })?;
                 engine.set_policy(entity, p)?;
                 outln!("{entity}: {}", p.as_str())?;
@@ -362,7 +368,8 @@ fn import(engine: &Engine, file: &std::path::Path) -> Result<()> {
         id: String,
         data: serde_json::Value,
     }
-    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let f = std::fs::File::open(file)
+        .with_context(|| format!("cannot open {} (check the path; nothing was imported)", file.display()))?;
     let name = file.display().to_string();
     // Streamed into one transaction: all or nothing, flat memory.
     let items = std::io::BufReader::new(f)
@@ -416,7 +423,8 @@ async fn sync(engine: &Engine) -> Result<()> {
         return Err(Exit(
             exit::INCOMPLETE,
             format!(
-                "sync incomplete: {left} pending, {} failed, {} in conflict; see `ferry queue` and `ferry conflicts`",
+                "sync incomplete: {left} pending, {} failed, {} in conflict; see `ferry queue` (then `ferry retry` \
+                 or `ferry discard`) and `ferry conflicts` (then `ferry resolve`)",
                 s.failed, s.conflicts
             ),
         )

@@ -315,7 +315,9 @@ impl Inner {
         let server = self.store.setting("server")?.ok_or(EngineError::NotConfigured)?;
         let transport = Transport::new(&server);
         let tokens = transport.login(user, password, &self.clock).await.map_err(|e| match e {
-            TransportError::Auth { message, .. } => EngineError::Invalid(format!("sign-in refused: {message}")),
+            TransportError::Auth { message, .. } => {
+                EngineError::Invalid(format!("sign-in refused: {message}; check them and sign in again"))
+            }
             other => EngineError::Transport(other),
         })?;
         self.save_clock()?;

@@ -225,12 +225,14 @@ pub(super) fn write_in(tx: &Transaction, w: &WriteOp, edited_at: i64, ev: &Evide
         None => (None, false, 0),
     };
     if matches!(w.op, Op::Patch | Op::Delete) && !exists_live {
-        return Err(EngineError::NotFound(format!(
-            "no record {}/{} here to {}; use `put` to create it",
-            w.entity,
-            w.record_id,
-            w.op.as_str()
-        )));
+        let (entity, id) = (&w.entity, &w.record_id);
+        return Err(EngineError::NotFound(match w.op {
+            Op::Delete => format!(
+                "no record {entity}/{id} here to delete (already deleted, or not fetched yet): \
+                 see `ferry list {entity}`, or `ferry sync` to fetch the latest"
+            ),
+            _ => format!("no record {entity}/{id} here to patch; use `put` to create it"),
+        }));
     }
     let new_data = apply_op(current_data, w.op, w.payload.as_ref());
     tx.prepare_cached(
