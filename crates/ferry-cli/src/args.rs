@@ -132,7 +132,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "mutation_id")]
         all: bool,
     },
-    /// Drop a failed change (the record returns to the server's version).
+    /// Drop a failed change (the record returns to the server's version,
+    /// with your other queued changes to it on top).
     Discard {
         mutation_id: String,
     },

@@ -347,9 +347,10 @@ impl Store {
             as u64)
     }
 
-    /// Drops a failed mutation. If it was the record's last queued change,
-    /// the local copy goes back to the last server state and is re-read from
-    /// the server on the next sync (it may have changed meanwhile).
+    /// Drops a failed mutation. The local copy becomes the last server state
+    /// with the record's other queued changes on top (none: the server
+    /// state, re-read from the server on the next sync, as it may have
+    /// changed meanwhile).
     pub fn discard(&self, mutation_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -370,7 +371,9 @@ impl Store {
             )));
         }
         tx.execute("DELETE FROM outbox WHERE id = ?1", [mutation_id])?;
-        revert_if_unqueued(&tx, &entity, &record_id)?;
+        if !revert_if_unqueued(&tx, &entity, &record_id)? {
+            replay_queue(&tx, &entity, &record_id)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -427,14 +430,15 @@ fn seq_list(seqs: &[i64]) -> String {
     serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into())
 }
 
-pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, record_id: &str) -> Result<()> {
+/// Returns whether it reverted (false: changes of the record are queued).
+pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, record_id: &str) -> Result<bool> {
     let still_queued: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM outbox WHERE entity = ?1 AND record_id = ?2)",
         params![entity, record_id],
         |r| r.get(0),
     )?;
     if still_queued {
-        return Ok(());
+        return Ok(false);
     }
     let version: i64 = tx
         .query_row("SELECT version FROM records WHERE entity = ?1 AND id = ?2", params![entity, record_id], |r| {
@@ -451,6 +455,34 @@ pub(super) fn revert_if_unqueued(tx: &rusqlite::Transaction, entity: &str, recor
         )?;
     }
     tx.execute("INSERT OR IGNORE INTO refetch(entity, id) VALUES (?1, ?2)", params![entity, record_id])?;
+    Ok(true)
+}
+
+/// The local copy rebuilt as the last server state with the record's
+/// queued changes applied in order: what it shows after one of them is
+/// dropped. (A patch left without a record to patch shows its fields; the
+/// server will refuse it, and it fails visibly.)
+fn replay_queue(tx: &rusqlite::Transaction, entity: &str, record_id: &str) -> Result<()> {
+    let (shadow, version): (Option<String>, i64) = tx
+        .query_row(
+            "SELECT shadow, version FROM records WHERE entity = ?1 AND id = ?2",
+            params![entity, record_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((None, 0));
+    let mut value = if version == 0 { None } else { from_json(shadow) };
+    let mut stmt = tx.prepare("SELECT op, payload FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq")?;
+    let mut rows = stmt.query(params![entity, record_id])?;
+    while let Some(r) = rows.next()? {
+        let op: String = r.get(0)?;
+        let payload = from_json(r.get(1)?);
+        value = super::apply_op(value, op.parse::<Op>().unwrap_or(Op::Upsert), payload.as_ref());
+    }
+    tx.execute(
+        "UPDATE records SET data = ?3, deleted = ?4 WHERE entity = ?1 AND id = ?2",
+        params![entity, record_id, to_json(&value), value.is_none()],
+    )?;
     Ok(())
 }
 
@@ -469,6 +501,48 @@ mod tests {
     fn put(s: &Store, id: &str, v: serde_json::Value) {
         let w = WriteOp { entity: "a".into(), record_id: id.into(), op: Op::Upsert, payload: v.as_object().cloned() };
         s.write(&w, 1, 1).unwrap();
+    }
+
+    /// Dropping a failed change leaves the server's version with the
+    /// record's other queued changes on top, not the dropped content.
+    #[test]
+    fn discarding_replays_the_records_other_queued_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        let patch = |id: &str, v: serde_json::Value| {
+            let w =
+                WriteOp { entity: "a".into(), record_id: id.into(), op: Op::Patch, payload: v.as_object().cloned() };
+            s.write(&w, 1, 1).unwrap();
+        };
+        let fail_first = |id: &str| -> String {
+            let (seq, mid): (i64, String) = s
+                .conn()
+                .query_row("SELECT seq, id FROM outbox WHERE record_id = ?1 ORDER BY seq LIMIT 1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            s.conn().execute("UPDATE outbox SET state = 'failed' WHERE seq = ?1", [seq]).unwrap();
+            mid
+        };
+        let value = |id: &str| s.local_value("a", id).unwrap();
+
+        // On the server at version 3 as {"n": 0}; my put failed, my patch waits.
+        put(&s, "r", json!({"n": 1, "x": true}));
+        s.conn().execute("UPDATE records SET version = 3, shadow = '{\"n\":0}' WHERE id = 'r'", []).unwrap();
+        patch("r", json!({"m": 2}));
+        s.discard(&fail_first("r")).unwrap();
+        assert_eq!(value("r"), json!({"n": 0, "m": 2}).as_object().cloned());
+        assert_eq!(s.counts().unwrap().pending, 1, "the patch stays queued");
+
+        // Never on the server: what is left is the patch alone.
+        put(&s, "new", json!({"n": 1}));
+        patch("new", json!({"m": 2}));
+        s.discard(&fail_first("new")).unwrap();
+        assert_eq!(value("new"), json!({"m": 2}).as_object().cloned());
+
+        // The last queued change: back to the server's version.
+        s.discard(&fail_first("r")).unwrap();
+        assert_eq!(value("r"), json!({"n": 0}).as_object().cloned());
     }
 
     #[test]
