@@ -112,6 +112,7 @@ pub struct FileStore {
 
 impl FileStore {
     fn read_all(&self) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        self.make_private();
         match std::fs::read(&self.path) {
             Ok(b) if b.is_empty() => Ok(Default::default()),
             Ok(b) => serde_json::from_slice(&b).map_err(|e| {
@@ -119,6 +120,27 @@ impl FileStore {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
             Err(e) => Err(format!("token file {}: {e}", self.path.display())),
+        }
+    }
+
+    /// A token file others can read (copied, or made by hand) is made
+    /// private at once, and the user told: its tokens may have been seen.
+    fn make_private(&self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::metadata(&self.path) else { return };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                let fixed = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600)).is_ok();
+                tracing::warn!(
+                    path = %self.path.display(),
+                    mode = format!("{mode:o}"),
+                    "the token file was readable by other users{}; its tokens may have been seen: run `ferry logout` \
+                     and `ferry login` to replace them",
+                    if fixed { " (now 0600)" } else { ", and could not be made private" }
+                );
+            }
         }
     }
 
@@ -281,6 +303,12 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            // Made readable by others (copied, edited by hand): private
+            // again at the next read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(b.load().unwrap().is_some());
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
