@@ -30,13 +30,16 @@ fn parse_limit(s: &str) -> Result<u32, String> {
 pub enum Command {
     /// Set the backend server.
     Init {
+        /// The server's URL, e.g. https://sync.example.org
         #[arg(long)]
         server: String,
     },
     /// Sign in (the password is read from standard input, never stored).
     Login {
+        /// Your user name on the server.
         #[arg(long)]
         user: String,
+        /// Read the password from standard input (required: never an argument).
         #[arg(long, required = true)]
         password_stdin: bool,
     },
@@ -88,7 +91,7 @@ pub enum Command {
     Queue {
         #[arg(long)]
         json: bool,
-        /// pending, failed or conflict
+        /// pending, in-flight, failed or conflict
         #[arg(long)]
         state: Option<String>,
         /// Start after this outbox position (for paging).
@@ -145,6 +148,7 @@ pub enum Command {
     },
     /// Stop syncing until `ferry resume`.
     Pause,
+    /// Sync again after `ferry pause`.
     Resume,
     /// Sync in the background until SIGTERM or SIGINT.
     Daemon,

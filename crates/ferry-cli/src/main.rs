@@ -392,7 +392,7 @@ fn import(engine: &Engine, file: &std::path::Path) -> Result<()> {
             Ok((write.entity, write.record_id, write.payload.unwrap_or_default()))
         });
     let n = engine.put_stream(items).map_err(|e| anyhow!("{e}; nothing was imported"))?;
-    outln!("imported {n} records")?;
+    outln!("imported {n} record{}", if n == 1 { "" } else { "s" })?;
     Ok(())
 }
 
