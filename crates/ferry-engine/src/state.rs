@@ -241,7 +241,10 @@ impl Inner {
         if changing {
             // What the loop remembers of the old server says nothing of the
             // new one.
-            for key in ["needs_sign_in", "last_error", "offline", "next_retry_at"] {
+            // Organisations are each server's own (the move is allowed only
+            // while nothing here carries that server's versions); whose
+            // queued changes these are is kept.
+            for key in ["needs_sign_in", "last_error", "offline", "next_retry_at", "org"] {
                 self.store.remove_setting(key)?;
             }
             let mut run = self.run_state();
@@ -279,20 +282,24 @@ impl Inner {
     /// A data dir holds one account's work. Another account must not upload
     /// its queued changes under a different name, nor, from another
     /// organisation, see or change its records.
+    ///
+    /// Data dirs from before `account` was kept know only the organisation
+    /// once signed out: that check still holds for them.
     fn check_account_change(&self, user: &str, org: &str) -> Result<()> {
-        let Some(owner) = self.store.setting("account")?.or(self.store.setting("user")?) else { return Ok(()) };
+        let owner = self.store.setting("account")?.or(self.store.setting("user")?);
         let elsewhere = format!("or use another data dir for {user} (`ferry --data-dir DIR init --server URL`)");
-        match self.store.setting("org")? {
-            Some(owner_org) if owner_org != org => {
+        match (self.store.setting("org")?, owner) {
+            (Some(owner_org), owner) if owner_org != org => {
                 if self.store.setting("pull_cursor")?.is_some() || self.store.holds_any_data()? {
+                    let last = owner.map(|o| format!(" (signed in last as {o})")).unwrap_or_default();
                     return Err(EngineError::Invalid(format!(
-                        "this data dir holds the records of organisation {owner_org} (signed in last as {owner}), \
-                         and {user} belongs to {org}, which must not see or change them: sign in as a user of \
-                         {owner_org}, {elsewhere}"
+                        "this data dir holds the records of organisation {owner_org}{last}, and {user} belongs \
+                         to {org}, which must not see or change them: sign in as a user of {owner_org}, \
+                         {elsewhere}"
                     )));
                 }
             }
-            _ if owner != user => {
+            (_, Some(owner)) if owner != user => {
                 let c = self.store.counts()?;
                 let queued = c.pending + c.failed + c.conflict;
                 if queued > 0 {
@@ -326,7 +333,6 @@ impl Inner {
             let _ = transport.logout(&tokens.refresh_token, &self.clock).await;
             return Err(e);
         }
-        let previous = self.store.setting("user")?.filter(|p| p != user);
         let session = Session::new(&self.config.token_store, user, &server);
         if let Err(e) = session.save_login(&tokens) {
             // A sign-in that cannot be kept is of no use; do not leave it
@@ -342,17 +348,6 @@ impl Inner {
         // Whose work this data dir holds; unlike `user`, kept after logout.
         self.store.set_setting("account", user)?;
         self.store.set_setting("org", &tokens.org)?;
-        if let Some(previous) = previous {
-            // Signed in over another account: that one's tokens go, as a
-            // logout would take them.
-            match Session::new(&self.config.token_store, &previous, &server).clear() {
-                Ok(Some(rt)) => {
-                    let _ = transport.logout(&rt, &self.clock).await;
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, user = %previous, "could not forget the previous sign-in"),
-            }
-        }
         self.clear_sign_in_trouble()?;
         *self.link.lock().unwrap_or_else(|e| e.into_inner()) = None;
         tracing::info!(user, "signed in");
