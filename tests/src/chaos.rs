@@ -695,11 +695,13 @@ impl World<'_> {
                 seeds::stream(self.cfg.seed, Purpose::Resolve, &[step as u64, seeds::name_key(&record(&conflict))]);
             let side = |rng: &mut StdRng| if rng.gen_bool(0.5) { "local" } else { "remote" };
             let mut args = vec!["resolve".to_string(), id.clone(), "--keep".into(), side(&mut rng).into()];
-            // Sometimes pick one differing field from the other side.
+            // Sometimes pick one differing field from the other side (not
+            // against a delete: that is settled whole).
             let fields: Vec<&str> =
                 conflict["differing_fields"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
             let field = fields.choose(&mut rng).map(|f| f.to_string());
-            if let (Some(field), true) = (field, rng.gen_bool(0.3)) {
+            let both_sides = !conflict["local"].is_null() && !conflict["remote"].is_null();
+            if let (Some(field), true, true) = (field, rng.gen_bool(0.3), both_sides) {
                 args.push("--field".into());
                 args.push(format!("{field}={}", side(&mut rng)));
             }

@@ -164,6 +164,11 @@ pub fn apply_choice(
         Side::Local => local,
         Side::Remote => remote,
     };
+    if (local.is_none() || remote.is_none()) && !choice.fields.is_empty() {
+        return Err("one side deleted the record, so it is kept or deleted whole: --keep local|remote, \
+                    without --field"
+            .into());
+    }
     if choice.keep.is_none() {
         let unpicked: Vec<String> =
             differing_fields(local, remote).into_iter().filter(|f| !choice.fields.contains_key(f)).collect();
@@ -285,6 +290,13 @@ mod tests {
         assert!(apply_choice(Some(&l), Some(&r), &c).is_err());
         let keep_local = Resolution { keep: Some(Side::Local), ..Default::default() };
         assert_eq!(apply_choice(None, Some(&r), &keep_local).unwrap(), None);
+        // Against a delete, a record is kept or deleted whole: field picks
+        // would build one neither side had.
+        let mut picks = Resolution::default();
+        picks.fields.insert("a".into(), Side::Remote);
+        picks.fields.insert("b".into(), Side::Remote);
+        assert!(apply_choice(None, Some(&r), &picks).is_err());
+        assert!(apply_choice(Some(&l), None, &Resolution { keep: Some(Side::Local), ..picks.clone() }).is_err());
 
         // No side kept: every differing field must be picked.
         let mut c = Resolution::default();
@@ -461,9 +473,10 @@ mod tests {
                 l.as_ref().and_then(|m| m.get(*k)) != r.as_ref().and_then(|m| m.get(*k)) && !picks.contains_key(*k)
             });
             let undecided = keep.is_none() && (picks.is_empty() || unpicked_difference);
+            let picks_of_a_deleted_record = (l.is_none() || r.is_none()) && !picks.is_empty();
             let keep = keep.unwrap_or(Side::Remote);
-            if picks.keys().any(|k| !in_either(k)) || undecided {
-                prop_assert!(got.is_err(), "a pick of a field neither side has, or an undecided field, is refused");
+            if picks.keys().any(|k| !in_either(k)) || undecided || picks_of_a_deleted_record {
+                prop_assert!(got.is_err(), "a pick of a field neither side has, an undecided field, or a field pick against a delete is refused");
             } else if picks.is_empty() {
                 prop_assert_eq!(got.unwrap(), side_value(keep).cloned());
             } else {
