@@ -75,7 +75,7 @@ fn handle_blocking(app: &App, req: Request) -> Answer {
         Request::ResolveAll { keep, ids } => {
             let ids = match ids {
                 Some(ids) if !ids.is_empty() => ids,
-                _ => bridge.conflicts()?.into_iter().map(|c| c.id).collect(),
+                _ => bridge.conflict_ids()?,
             };
             let total = ids.len();
             let mut n = 0u32;

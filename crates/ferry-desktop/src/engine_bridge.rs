@@ -119,8 +119,8 @@ impl Bridge {
     ) -> BridgeResult<Vec<QueueItem>> {
         self.engine.queue(state, after_seq, limit).map_err(msg)
     }
-    pub fn conflicts(&self) -> BridgeResult<Vec<ConflictView>> {
-        self.engine.conflicts().map_err(msg)
+    pub fn conflict_ids(&self) -> BridgeResult<Vec<String>> {
+        self.engine.conflict_ids().map_err(msg)
     }
     pub fn first_conflicts(&self, limit: u32) -> BridgeResult<Vec<ConflictView>> {
         self.engine.first_conflicts(limit).map_err(msg)

@@ -198,6 +198,11 @@ impl Engine {
         self.inner.store.open_conflicts(None)
     }
 
+    /// The ids of every open conflict, oldest first.
+    pub fn conflict_ids(&self) -> Result<Vec<String>> {
+        self.inner.store.open_conflict_ids()
+    }
+
     /// The oldest `limit` open conflicts (a window shows a few at a time;
     /// the status's `conflicts` count says how many there are).
     pub fn first_conflicts(&self, limit: u32) -> Result<Vec<ConflictView>> {

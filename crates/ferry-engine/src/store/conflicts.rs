@@ -219,6 +219,14 @@ impl Store {
         Ok(rows)
     }
 
+    /// The ids of every open conflict, oldest first (without their records).
+    pub fn open_conflict_ids(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM conflicts ORDER BY detected_at, id")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
     pub fn conflict(&self, id: &str) -> Result<ConflictView> {
         let conn = self.conn();
         conn.query_row(
@@ -473,6 +481,7 @@ mod tests {
         assert_eq!(ids(s.open_conflicts(Some(2)).unwrap()), ["c4", "c3"]);
         assert_eq!(ids(s.open_conflicts(None).unwrap()), ["c4", "c3", "c2", "c1", "c0"]);
         assert_eq!(s.open_conflicts(Some(50)).unwrap().len(), 5);
+        assert_eq!(s.open_conflict_ids().unwrap(), ["c4", "c3", "c2", "c1", "c0"]);
     }
 
     #[test]
