@@ -138,7 +138,7 @@ describe("conflicts view at the app's limit", () => {
     const capped = byTestId(v.el, "conflicts-capped")[0];
     expect(capped.classList.contains("hidden")).toBe(false);
     expect(capped.textContent).toContain("oldest 1,000 of 1,200");
-  });
+  }, 20_000);
 });
 
 describe("failures view", () => {

@@ -14,7 +14,7 @@ export const HISTORY_FETCH_MAX = 1000;
 
 const WINNER: Record<string, string> = { local: "this device's edit kept", remote: "server's edit kept", merged: "merged" };
 
-export function history(ctx: Ctx): View {
+export function history(ctx: Ctx, page = HISTORY_PAGE): View {
   const el = h("section", { class: "view history", "data-testid": "view-history" });
   const resolutions = h("div", { class: "list" });
   const older = h("button", { class: "hidden", "data-testid": "history-older", onclick: () => void loadOlder() }, "Show older");
@@ -91,7 +91,7 @@ export function history(ctx: Ctx): View {
     return oneAtATime(async () => {
       const last = entries[entries.length - 1];
       try {
-        const got = await fetchEntries(last ? last.id : null, HISTORY_PAGE);
+        const got = await fetchEntries(last ? last.id : null, page);
         entries = entries.concat(got.rs);
         complete = got.complete;
       } catch (e) { ctx.toast(errorText(e), "error"); }
@@ -103,7 +103,7 @@ export function history(ctx: Ctx): View {
     try {
       // As many as were shown (new entries push the oldest shown off the
       // end; "Show older" brings them back).
-      const [got, ss] = await Promise.all([fetchEntries(null, Math.max(HISTORY_PAGE, entries.length)), api.syncRuns(100)]);
+      const [got, ss] = await Promise.all([fetchEntries(null, Math.max(page, entries.length)), api.syncRuns(100)]);
       entries = got.rs;
       complete = got.complete;
       renderResolutions();
