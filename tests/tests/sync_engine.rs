@@ -349,17 +349,18 @@ fn queue_shows_mutations_in_flight_while_a_push_is_out() {
         |path| if path.starts_with("/v1/push") { Fault::HangFor(Duration::from_secs(6)) } else { Fault::Pass },
     );
     let in_flight = |f: &Ferry| f.queue(Some("in-flight")).len();
+    let spawn_sync = || {
+        a.command().arg("sync").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap()
+    };
 
-    let sync = a
-        .command()
-        .arg("sync")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let sync = spawn_sync();
     wait_for(Duration::from_secs(20), "the batch in flight", || (in_flight(&a) == 3).then_some(()));
     let s = a.status();
-    assert_eq!((s["pending"].as_u64(), s["in_flight"].as_u64()), (Some(0), Some(3)), "another process sees them in flight: {s}");
+    assert_eq!(
+        (s["pending"].as_u64(), s["in_flight"].as_u64()),
+        (Some(0), Some(3)),
+        "another process sees them in flight: {s}"
+    );
     let status = sync.wait_with_output().unwrap().status;
     assert_eq!(status.code(), Some(5), "a push that times out is offline");
     assert_eq!(in_flight(&a), 0);
@@ -369,13 +370,7 @@ fn queue_shows_mutations_in_flight_while_a_push_is_out() {
     }
 
     // Killed mid-push: the next process finds no sync running and clears the marks.
-    let mut sync = a
-        .command()
-        .arg("sync")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut sync = spawn_sync();
     wait_for(Duration::from_secs(20), "the batch in flight", || (in_flight(&a) == 3).then_some(()));
     sync.kill().unwrap();
     sync.wait().unwrap();
@@ -386,13 +381,7 @@ fn queue_shows_mutations_in_flight_while_a_push_is_out() {
     // directory in its place): no process can tell that no push is running,
     // so the marks stay until the next push, which resets them rather than
     // leave the rows stranded.
-    let mut sync = a
-        .command()
-        .arg("sync")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut sync = spawn_sync();
     wait_for(Duration::from_secs(20), "the batch in flight", || (in_flight(&a) == 3).then_some(()));
     sync.kill().unwrap();
     sync.wait().unwrap();
