@@ -14,7 +14,7 @@ pub type Fields = Map<String, Value>;
 /// The engine's overall state, one word.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub enum SyncState {
     Idle,
     Syncing,
@@ -41,7 +41,7 @@ impl SyncState {
 
 /// Progress of the current sync run.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct Progress {
     /// Mutations settled (applied, failed or in conflict) in this run.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
@@ -56,7 +56,7 @@ pub struct Progress {
 
 /// Everything the app, the tray and the CLI show about sync, in one value.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct Status {
     pub state: SyncState,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
@@ -133,7 +133,7 @@ pub fn ago(ms: i64) -> String {
 /// are; events say what just changed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub enum EngineEvent {
     /// A cycle finished with nothing left to upload.
     SyncCompleted {
@@ -164,7 +164,7 @@ pub enum EngineEvent {
 /// State of one outbox entry.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub enum MutationState {
     Pending,
     InFlight,
@@ -194,7 +194,7 @@ impl MutationState {
 
 /// One outbox entry as the user sees it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct QueueItem {
     pub mutation_id: String,
     /// Position in the outbox (use as the `after` cursor for the next page).
@@ -217,7 +217,7 @@ pub struct QueueItem {
 
 /// A record as stored locally.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct LocalRecord {
     pub entity: String,
     pub id: String,
@@ -238,7 +238,7 @@ pub struct LocalRecord {
 /// How conflicts of one entity type are settled.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "kebab-case")]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub enum ConflictPolicy {
     /// The edit made last (server clock) wins; ties go to the server.
     #[default]
@@ -276,7 +276,7 @@ impl ConflictPolicy {
 /// Which side of a conflict to keep.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub enum Side {
     Local,
     Remote,
@@ -284,7 +284,7 @@ pub enum Side {
 
 /// An open conflict, parked for the user.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct ConflictView {
     pub id: String,
     pub entity: String,
@@ -313,7 +313,7 @@ pub struct ConflictView {
 
 /// One automatic (or manual) resolution, kept for review.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct ResolutionEntry {
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub id: i64,
@@ -345,7 +345,7 @@ pub struct ResolutionEntry {
 
 /// One finished sync run, for the history view.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct SyncRun {
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub started_at: i64,
@@ -365,7 +365,7 @@ pub struct SyncRun {
 
 /// The user's choice for an open conflict.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[cfg_attr(feature = "ts", derive(TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(TS))]
 pub struct Resolution {
     /// Side for every field not listed in `fields` (and for delete-vs-edit).
     pub keep: Option<Side>,
