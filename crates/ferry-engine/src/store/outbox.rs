@@ -6,7 +6,7 @@ use ferry_protocol::{Mutation, Op};
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-use super::{apply_op, from_json, to_json, Store};
+use super::{apply_op, from_json, settings, to_json, Store};
 use crate::error::{EngineError, Result};
 use crate::model::{Fields, MutationState, QueueItem};
 
@@ -156,17 +156,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if let Some(own) = own {
-            let cursor: i64 = tx
-                .query_row("SELECT value FROM settings WHERE key = 'pull_cursor'", [], |r| r.get::<_, String>(0))
-                .optional()?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let cursor = settings::get_i64(&tx, "pull_cursor")?.unwrap_or(0);
             if cursor >= own.before as i64 && own.after as i64 > cursor {
-                tx.execute(
-                    "INSERT INTO settings(key, value) VALUES ('pull_cursor', ?1)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [own.after.to_string()],
-                )?;
+                settings::put(&tx, "pull_cursor", &own.after.to_string())?;
             }
         }
         for s in settled {

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use uuid::Uuid;
 
 use super::stamps::{self, Evidence};
-use super::{apply_op, from_json, to_json, Store};
+use super::{apply_op, from_json, settings, to_json, Store};
 use crate::clock::monotonic_now;
 use crate::error::{EngineError, Result};
 use crate::model::{Fields, LocalRecord};
@@ -168,11 +168,7 @@ impl Store {
                 RemoteApplied::AlreadyHave => {}
             }
         }
-        tx.execute(
-            "INSERT INTO settings(key, value) VALUES ('pull_cursor', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [cursor.to_string()],
-        )?;
+        settings::put(&tx, "pull_cursor", &cursor.to_string())?;
         tx.commit()?;
         Ok(applied)
     }

@@ -1,23 +1,37 @@
 //! Key/value settings and sync state (server URL, user, cursor, clock offset,
 //! conflict policies, pause flag). Never tokens: those live in the keyring.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Store;
 use crate::error::Result;
 
+/// A setting read on `conn` (also inside another module's transaction).
+pub(super) fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub(super) fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
+    Ok(get(conn, key)?.and_then(|v| v.parse().ok()))
+}
+
+/// A setting written on `conn` (also inside another module's transaction).
+pub(super) fn put(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO settings(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
 impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn().query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        get(&self.conn(), key)
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO settings(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
+        put(&self.conn(), key, value)
     }
 
     pub fn remove_setting(&self, key: &str) -> Result<()> {
@@ -26,7 +40,7 @@ impl Store {
     }
 
     pub fn setting_i64(&self, key: &str) -> Result<Option<i64>> {
-        Ok(self.setting(key)?.and_then(|v| v.parse().ok()))
+        get_i64(&self.conn(), key)
     }
 
     /// Settings whose key starts with `prefix`, prefix stripped.

@@ -19,7 +19,7 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::Store;
+use super::{settings, Store};
 use crate::clock::Monotonic;
 use crate::error::Result;
 
@@ -94,7 +94,7 @@ impl Store {
             )?;
         }
         let cap = server_now.unwrap_or(i64::MAX);
-        let judged: i64 = setting_i64(&tx, "restamp_seq")?.unwrap_or(0);
+        let judged: i64 = settings::get_i64(&tx, "restamp_seq")?.unwrap_or(0);
         let newest: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))?;
         // Without a fresh sample no check changes, so rows the exact pass
         // below has seen already come out the same: start after them. (While
@@ -109,7 +109,7 @@ impl Store {
             Some(_) => judged,
             // No clock paired with the server's yet: nothing to date exactly.
             None if !any_check => newest,
-            None => judged.max(setting_i64(&tx, "restamp_exact_seq")?.unwrap_or(0)),
+            None => judged.max(settings::get_i64(&tx, "restamp_exact_seq")?.unwrap_or(0)),
         };
         let mut outcome = RestampOutcome::default();
         // Rows of a domain with a check: exact.
@@ -126,11 +126,7 @@ impl Store {
         // already seen) there is nothing new to remember, and an idle loop
         // would otherwise rewrite the setting at every cycle.
         if newest > exact_from {
-            tx.execute(
-                "INSERT INTO settings(key, value) VALUES ('restamp_exact_seq', ?1)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [newest.to_string()],
-            )?;
+            settings::put(&tx, "restamp_exact_seq", &newest.to_string())?;
         }
         const UNCHECKED: &str = "seq > ?1 AND seq <= ?2 AND stamp_local_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM clock_domains d
@@ -158,11 +154,7 @@ impl Store {
             }
         }
         if !outcome.needs_fresh_sample && newest > judged {
-            tx.execute(
-                "INSERT INTO settings(key, value) VALUES ('restamp_seq', ?1)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [newest.to_string()],
-            )?;
+            settings::put(&tx, "restamp_seq", &newest.to_string())?;
         }
         prune_domains(&tx, &input.mono.domain)?;
         tx.commit()?;
@@ -171,13 +163,6 @@ impl Store {
         }
         Ok(outcome)
     }
-}
-
-fn setting_i64(tx: &Transaction, key: &str) -> Result<Option<i64>> {
-    Ok(tx
-        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get::<_, String>(0))
-        .optional()?
-        .and_then(|v| v.parse().ok()))
 }
 
 /// Forgets domains no queued edit refers to, once there are many (one per
