@@ -58,7 +58,8 @@ impl ServerDb {
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(open_err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
+        let wal = mode.eq_ignore_ascii_case("wal");
+        if !wal {
             // In-memory databases (tests) report "memory"; files should not.
             tracing::warn!(%mode, "database is not in WAL mode");
         }
@@ -72,15 +73,15 @@ impl ServerDb {
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
         ensure_jwt_secret(&conn)?;
-        let conn = Arc::new(Mutex::new(conn));
-        if mode.eq_ignore_ascii_case("wal") {
+        if wal {
             // Copying the WAL back into the database file (and its fsync)
             // was a quarter of a push's time when the committing request
-            // did it; a checkpointer thread takes it off that path.
-            let c = lock(&conn);
-            c.pragma_update(None, "wal_autocheckpoint", 0)?;
-            c.pragma_update(None, "journal_size_limit", checkpoint::WAL_KEEP as i64)?;
-            drop(c);
+            // did it; a checkpointer thread (below) takes it off that path.
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_KEEP as i64)?;
+        }
+        let conn = Arc::new(Mutex::new(conn));
+        if wal {
             checkpoint::spawn(&path, Arc::downgrade(&conn));
         }
         Ok(Self { conn, path })
