@@ -209,6 +209,10 @@ fn parse_side(s: &str) -> Result<Side> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // Before anything else: a SIGTERM that comes while the daemon starts
+    // (opening the database can take a moment) must stop it cleanly, not
+    // kill it with the default action.
+    let stop = matches!(cli.command, Command::Daemon).then(StopSignals::listen).transpose()?;
     let engine = open(&cli)?;
     match &cli.command {
         Command::Init { server } => {
@@ -356,7 +360,7 @@ async fn run(cli: Cli) -> Result<()> {
             engine.set_paused(false)?;
             outln!("resumed")?;
         }
-        Command::Daemon => daemon(engine).await?,
+        Command::Daemon => daemon(engine, stop.expect("listening since the start")).await?,
     }
     Ok(())
 }
@@ -434,28 +438,44 @@ async fn sync(engine: &Engine) -> Result<()> {
     Ok(())
 }
 
-async fn daemon(engine: Engine) -> Result<()> {
-    tracing::info!(data_dir = %engine.data_dir().display(), server = ?engine.server()?, "ferry daemon starting");
-    let shutdown = async {
+/// SIGTERM and SIGINT, caught from the moment this is made.
+struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<StopSignals> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = term.recv() => {},
-                        _ = tokio::signal::ctrl_c() => {},
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+            let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+            let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+            Ok(StopSignals { term, int })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+async fn daemon(engine: Engine, stop: StopSignals) -> Result<()> {
+    tracing::info!(data_dir = %engine.data_dir().display(), server = ?engine.server()?, "ferry daemon starting");
+    let shutdown = async {
+        stop.received().await;
         tracing::info!("stopping");
     };
     engine.run(shutdown).await?;
