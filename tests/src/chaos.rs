@@ -510,7 +510,6 @@ impl World<'_> {
         // was killed right after printing it.
         if let Some(id) = find_uuid(&e.stdout).filter(|_| e.code == Some(0) || e.killed) {
             self.note.push(format!("{} -> {id}", plan.desc()));
-            self.sum.acknowledged += 1;
             self.ledger.writes.push(write(id));
         } else if e.killed {
             self.note.push(format!("{} -> killed before acknowledging", plan.desc()));
@@ -951,33 +950,9 @@ fn history_row(h: &Value) -> HistoryRow {
     }
 }
 
-/// A client's whole resolution history. The CLI shows the newest 1000; past
-/// that, read the client's database.
+/// A client's whole resolution history.
 fn history(f: &Ferry) -> Vec<HistoryRow> {
-    let rows = f.history();
-    if rows.len() < 1000 {
-        return rows.iter().map(history_row).collect();
-    }
-    let conn = rusqlite::Connection::open(f.data_dir().join("ferry.db")).expect("open client db");
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, entity, record_id, policy, winner, local, remote, result, superseded, at, conflict_id,
-                    upload_mutation_id FROM history ORDER BY id",
-        )
-        .expect("history table");
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok()).unwrap_or(Value::Null);
-    stmt.query_map([], |r| {
-        Ok(json!({
-            "id": r.get::<_, i64>(0)?, "entity": r.get::<_, String>(1)?, "record_id": r.get::<_, String>(2)?,
-            "policy": r.get::<_, String>(3)?, "winner": r.get::<_, String>(4)?,
-            "local": json(r.get(5)?), "remote": json(r.get(6)?), "result": json(r.get(7)?),
-            "superseded": json(r.get(8)?), "at": r.get::<_, i64>(9)?,
-            "conflict_id": r.get::<_, Option<String>>(10)?, "upload_mutation_id": r.get::<_, Option<String>>(11)?,
-        }))
-    })
-    .expect("query history")
-    .map(|r| history_row(&r.expect("history row")))
-    .collect()
+    f.history().iter().map(history_row).collect()
 }
 
 /// The client's estimate of `server clock - local clock`, in ms.

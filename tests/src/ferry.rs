@@ -49,6 +49,12 @@ impl Default for Ferry {
     }
 }
 
+/// The one account's tokens in a token file (as JSON).
+pub fn stored_tokens(token_file: &Path) -> Value {
+    let all: Value = serde_json::from_slice(&std::fs::read(token_file).expect("token file")).unwrap();
+    all.as_object().unwrap().values().next().expect("one account").clone()
+}
+
 impl Ferry {
     pub fn new() -> Ferry {
         Ferry { dir: tempfile::tempdir().expect("temp dir"), env: Vec::new(), daemon: None, keyring: false }
@@ -121,7 +127,17 @@ impl Ferry {
     /// `init` + `login` against `url`.
     pub fn connect(&self, url: &str, user: &str, password: &str) {
         self.run(&["init", "--server", url]).ok();
-        self.run_stdin(&["login", "--user", user, "--password-stdin"], password).ok();
+        self.login(user, password).ok();
+    }
+
+    /// The one account's tokens in this client's token file (as JSON).
+    pub fn stored_tokens(&self) -> Value {
+        stored_tokens(&self.token_file())
+    }
+
+    /// `ferry login --user USER --password-stdin`, the password on stdin.
+    pub fn login(&self, user: &str, password: &str) -> Run {
+        self.run_stdin(&["login", "--user", user, "--password-stdin"], password)
     }
 
     pub fn put(&self, entity: &str, id: &str, data: &Value) -> String {

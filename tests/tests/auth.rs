@@ -9,8 +9,7 @@ use ferry_e2e::server::TestServer;
 use serde_json::{json, Value};
 
 fn tokens(f: &Ferry) -> (String, String) {
-    let all: Value = serde_json::from_slice(&std::fs::read(f.token_file()).expect("token file")).unwrap();
-    let (_, t) = all.as_object().unwrap().iter().next().expect("one account");
+    let t = f.stored_tokens();
     (t["access_token"].as_str().unwrap().into(), t["refresh_token"].as_str().unwrap().into())
 }
 
@@ -65,7 +64,7 @@ fn reused_refresh_token_means_sign_in_again_with_the_queue_intact() {
     assert_eq!(s["state"], "needs-sign-in");
     assert_eq!(s["pending"], 1);
 
-    a.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw").ok();
+    a.login("mentor", "pw").ok();
     a.sync().ok();
     assert_eq!(a.status()["pending"], 0);
     assert_eq!(a.status()["state"], "idle");
@@ -119,7 +118,7 @@ fn long_offline_past_the_refresh_lifetime_asks_for_one_sign_in_and_loses_nothing
     let r = a.sync();
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert_eq!(a.status()["pending"], 10);
-    a.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw").ok();
+    a.login("mentor", "pw").ok();
     a.sync().ok();
     assert_eq!(server.stats()["mutations_applied"], 10);
 }
@@ -165,7 +164,7 @@ fn tokens_live_in_the_os_keyring() {
     server.add_user("mentor", "org1", "pw");
     let probe = Ferry::new().with_keyring();
     probe.run(&["init", "--server", &server.url()]).ok();
-    let r = probe.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw");
+    let r = probe.login("mentor", "pw");
     if r.code != 0 {
         assert!(
             r.stderr.contains("--token-file"),
@@ -192,7 +191,7 @@ fn without_a_secret_service_login_says_what_to_do() {
     server.add_user("mentor", "org1", "pw");
     let f = Ferry::new().with_keyring().with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/ferry-test-bus");
     f.run(&["init", "--server", &server.url()]).ok();
-    let r = f.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw");
+    let r = f.login("mentor", "pw");
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("--token-file") && r.stderr.contains("FERRY_TOKEN_FILE"), "{}", r.stderr);
     assert_eq!(f.status()["user"], Value::Null, "no half sign-in recorded");
@@ -212,7 +211,7 @@ fn another_account_cannot_take_over_someone_elses_data_dir() {
     a.connect(&server.url(), "alice", "pw1");
     a.put("activity", "secret1", &json!({"t": "alice's"}));
     a.run(&["logout"]).ok();
-    let login = |user: &str, pw: &str| a.run_stdin(&["login", "--user", user, "--password-stdin"], pw);
+    let login = |user: &str, pw: &str| a.login(user, pw);
 
     let r = login("eve", "pw3");
     assert_eq!(r.code, 1, "{r:?}");
@@ -273,7 +272,7 @@ fn offline_work_follows_its_author_to_the_corrected_server() {
     a.put("activity", "v1", &json!({"minutes": 30}));
     a.run(&["logout"]).ok();
     a.run(&["init", "--server", &server.url()]).ok();
-    let login = |user: &str, pw: &str| a.run_stdin(&["login", "--user", user, "--password-stdin"], pw);
+    let login = |user: &str, pw: &str| a.login(user, pw);
     let r = login("bob", "pw2");
     assert_eq!(r.code, 1, "alice's queued change is not bob's to upload: {r:?}");
     login("alice", "pw1").ok();

@@ -393,7 +393,7 @@ fn lww_dates_an_edit_made_before_any_server_contact_by_the_servers_clock() {
     b.put("activity", "x", &json!({"title": "B's later version"}));
     b.sync().ok();
 
-    c.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw1").ok();
+    c.login("mentor", "pw1").ok();
     c.sync().ok();
     b.sync().ok();
     let later = Some(json!({"title": "B's later version"}));

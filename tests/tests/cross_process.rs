@@ -7,12 +7,6 @@ use ferry_e2e::ferry::{wait_for, Ferry};
 use ferry_e2e::server::TestServer;
 use serde_json::{json, Value};
 
-fn refresh_token(f: &Ferry) -> String {
-    let all: Value = serde_json::from_slice(&std::fs::read(f.token_file()).expect("token file")).unwrap();
-    let (_, t) = all.as_object().unwrap().iter().next().expect("one account");
-    t["refresh_token"].as_str().unwrap().into()
-}
-
 fn applied(server: &TestServer) -> u64 {
     server.stats()["mutations_applied"].as_u64().unwrap()
 }
@@ -30,19 +24,15 @@ fn a_login_from_another_process_gets_the_daemon_uploading_again() {
     a.start_daemon(&[SLOW_PULL]);
     // The session is revoked on the server (say, signed out elsewhere); once
     // the access token has expired the daemon cannot renew it.
-    let revoked = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/auth/logout", server.url()))
-        .json(&json!({"refresh_token": refresh_token(&a)}))
-        .send()
-        .unwrap();
-    assert_eq!(revoked.status(), 204);
+    let revoked = server.client().logout(a.stored_tokens()["refresh_token"].as_str().unwrap());
+    assert_eq!(revoked.status, 204);
     std::thread::sleep(Duration::from_millis(2100));
     a.put("activity", "x1", &json!({"n": 1}));
     wait_for(Duration::from_secs(10), "the daemon to need a sign-in", || {
         (a.status()["state"] == "needs-sign-in").then_some(())
     });
 
-    a.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw").ok();
+    a.login("mentor", "pw").ok();
     let s = a.status();
     assert_ne!(s["state"], "needs-sign-in", "{s}");
     assert_eq!(s["last_error"], Value::Null, "no stale sign-in message after login: {s}");

@@ -69,7 +69,7 @@ fn a_typo_can_be_fixed_while_nothing_was_synced() {
     assert_ne!(f.sync().code, 0);
 
     f.run(&["init", "--server", &server.url()]).ok();
-    f.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw").ok();
+    f.login("mentor", "pw").ok();
     f.sync().ok();
     assert!(server.dump().iter().any(|r| r["record_id"] == "a1"), "the offline work went to the right server");
     let s = f.status();

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_e2e::ferry::{wait_for, Ferry};
+use ferry_e2e::ferry::{stored_tokens, wait_for, Ferry};
 use ferry_e2e::server::TestServer;
 use ferry_engine::auth::{Session, TokenStoreChoice};
 use ferry_engine::clock::ServerClock;
@@ -22,11 +22,6 @@ fn refreshes(server: &TestServer) -> usize {
     let log = server.log();
     let since_start = log.rsplit("---- starting ferry-server").next().unwrap_or_default();
     since_start.matches("token refreshed").count()
-}
-
-fn stored(token_file: &std::path::Path) -> Value {
-    let all: Value = serde_json::from_slice(&std::fs::read(token_file).expect("token file")).unwrap();
-    all.as_object().unwrap().values().next().expect("one account").clone()
 }
 
 /// Makes the token file's atomic replace fail: its temporary file's name is
@@ -104,7 +99,7 @@ fn a_refused_access_token_costs_exactly_one_refresh() {
     a.connect(&server.url(), "mentor", "pw");
     a.put("activity", "a1", &json!({"n": 1}));
     a.sync().ok();
-    let before = stored(&a.token_file());
+    let before = a.stored_tokens();
 
     // A new signing secret: every access token issued so far is refused,
     // although none has expired.
@@ -112,7 +107,7 @@ fn a_refused_access_token_costs_exactly_one_refresh() {
     a.put("activity", "a2", &json!({"n": 2}));
     a.sync().ok();
     assert_eq!(refreshes(&server), 1, "{}", server.log());
-    let after = stored(&a.token_file());
+    let after = a.stored_tokens();
     assert_ne!(after["access_token"], before["access_token"]);
     assert_ne!(after["refresh_token"], before["refresh_token"], "the rotated refresh token is saved");
     assert_eq!(server.stats()["mutations_applied"], 2);
@@ -174,7 +169,7 @@ fn a_renewed_sign_in_the_store_refuses_is_kept_in_memory_and_saved_later() {
         let transport = Transport::new(&server.url());
         let session = Session::new(&TokenStoreChoice::File(token_file.clone()), "mentor", &server.url());
         session.save_login(&transport.login("mentor", "pw", &clock).await.unwrap()).unwrap();
-        let first = stored(&token_file);
+        let first = stored_tokens(&token_file);
         let blocker = break_saves(&token_file);
 
         // Two refreshes while the store refuses: the second must use the
@@ -183,12 +178,12 @@ fn a_renewed_sign_in_the_store_refuses_is_kept_in_memory_and_saved_later() {
             tokio::time::sleep(Duration::from_millis(2200)).await;
             session.access_token(&transport, &clock).await.expect("renewed despite the store");
         }
-        assert_eq!(stored(&token_file), first, "the store did refuse");
+        assert_eq!(stored_tokens(&token_file), first, "the store did refuse");
         assert_eq!(refreshes(&server), 2);
 
         std::fs::remove_dir(&blocker).unwrap();
         let token = session.access_token(&transport, &clock).await.unwrap();
-        let saved = stored(&token_file);
+        let saved = stored_tokens(&token_file);
         assert_eq!(saved["access_token"], token.as_str(), "saved once the store works again");
         assert_ne!(saved["refresh_token"], first["refresh_token"]);
     });
@@ -202,7 +197,7 @@ fn a_sign_in_that_cannot_be_saved_is_revoked_on_the_server() {
     let a = Ferry::new();
     a.run(&["init", "--server", &server.url()]).ok();
     break_saves(&a.token_file());
-    let r = a.run_stdin(&["login", "--user", "mentor", "--password-stdin"], "pw");
+    let r = a.login("mentor", "pw");
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("was revoked again") && r.stderr.contains("ferry login"), "{}", r.stderr);
     assert_eq!(a.status()["user"], Value::Null, "no half sign-in recorded");

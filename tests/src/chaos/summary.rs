@@ -54,19 +54,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn lost(&self) -> u64 {
-        self.audit.lost
-    }
-    pub fn duplicates(&self) -> u64 {
-        self.audit.duplicates
-    }
-    pub fn divergent(&self) -> u64 {
-        self.audit.divergent
-    }
-    pub fn overwritten(&self) -> u64 {
-        self.audit.overwritten
-    }
-
     /// Nothing lost, applied twice, silently overwritten, divergent or
     /// otherwise wrong.
     pub fn ok(&self) -> bool {
