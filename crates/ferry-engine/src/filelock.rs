@@ -19,13 +19,14 @@ impl FileLock {
     /// could not be taken at all (no such directory, no permission, a file
     /// system without locks); the caller decides whether it can do without.
     pub async fn acquire(path: PathBuf) -> std::io::Result<FileLock> {
-        tokio::task::spawn_blocking(move || {
-            let f = open(&path)?;
-            f.lock()?;
-            Ok(FileLock(f))
-        })
-        .await
-        .map_err(std::io::Error::other)?
+        tokio::task::spawn_blocking(move || FileLock::acquire_blocking(&path)).await.map_err(std::io::Error::other)?
+    }
+
+    /// [`FileLock::acquire`] on this thread, for callers that may block.
+    pub fn acquire_blocking(path: &Path) -> std::io::Result<FileLock> {
+        let f = open(path)?;
+        f.lock()?;
+        Ok(FileLock(f))
     }
 
     /// Takes the lock now, or says (`None`) that another process holds it.

@@ -150,16 +150,10 @@ impl FileStore {
     fn locked<T>(&self, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
         let mut lock_path = self.path.clone().into_os_string();
         lock_path.push(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .and_then(|l| l.lock().map(|()| l))
-            .map_err(|e| format!("cannot lock the token file ({}): {e}", PathBuf::from(&lock_path).display()))?;
-        let result = f();
-        let _ = lock.unlock();
-        result
+        let lock_path = PathBuf::from(lock_path);
+        let _lock = crate::filelock::FileLock::acquire_blocking(&lock_path)
+            .map_err(|e| format!("cannot lock the token file ({}): {e}", lock_path.display()))?;
+        f()
     }
 
     fn write_all(&self, all: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
