@@ -11,8 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{
-    ErrorBody, LoginRequest, Mutation, Op, PullResponse, PushRequest, PushResponse, RefreshRequest,
-    TokenResponse,
+    ErrorBody, LoginRequest, Mutation, Op, PullResponse, PushRequest, PushResponse, RefreshRequest, TokenResponse,
 };
 use reqwest::blocking::Client as HttpClient;
 use reqwest::Method;
@@ -99,11 +98,7 @@ impl TestServer {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let mut log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .map_err(|e| e.to_string())?;
+        let mut log = File::options().create(true).append(true).open(self.log_path()).map_err(|e| e.to_string())?;
         let _ = writeln!(log, "---- starting ferry-server on port {}", self.port);
         let mut child = Command::new(bin_path("ferry-server"))
             .arg("--db")
@@ -142,10 +137,7 @@ impl TestServer {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!(
-                        "no `listening on` line within {STARTUP_TIMEOUT:?}; log:\n{}",
-                        self.log()
-                    ));
+                    return Err(format!("no `listening on` line within {STARTUP_TIMEOUT:?}; log:\n{}", self.log()));
                 }
             }
         };
@@ -156,20 +148,12 @@ impl TestServer {
     }
 
     fn wait_healthy(&mut self, deadline: Instant) -> Result<(), String> {
-        let http = HttpClient::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
+        let http = HttpClient::builder().timeout(Duration::from_secs(5)).build().unwrap();
         loop {
             match http.get(format!("{}/health", self.url())).send() {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 _ if Instant::now() < deadline => thread::sleep(Duration::from_millis(100)),
-                other => {
-                    return Err(format!(
-                        "/health not ready: {other:?}; log:\n{}",
-                        self.log()
-                    ))
-                }
+                other => return Err(format!("/health not ready: {other:?}; log:\n{}", self.log())),
             }
         }
     }
@@ -192,10 +176,7 @@ impl TestServer {
     /// for the process to exit and returns its status.
     pub fn stop_with_signal(&mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("server is running");
-        let status = Command::new("kill")
-            .args(["-s", signal, &child.id().to_string()])
-            .status()
-            .expect("run kill");
+        let status = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().expect("run kill");
         assert!(status.success(), "kill -s {signal} failed");
         let deadline = Instant::now() + EXIT_TIMEOUT;
         loop {
@@ -204,10 +185,7 @@ impl TestServer {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!(
-                    "ferry-server did not exit within {EXIT_TIMEOUT:?} of SIGTERM; log:\n{}",
-                    self.log()
-                );
+                panic!("ferry-server did not exit within {EXIT_TIMEOUT:?} of SIGTERM; log:\n{}", self.log());
             }
             thread::sleep(Duration::from_millis(50));
         }
@@ -240,36 +218,21 @@ impl TestServer {
     /// `ferry-server user add NAME --org ORG --password-stdin`; panics on
     /// failure.
     pub fn add_user(&self, name: &str, org: &str, password: &str) {
-        let out = self.cli(
-            &["user", "add", name, "--org", org, "--password-stdin"],
-            Some(password),
-        );
-        assert!(
-            out.status.success(),
-            "user add {name} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.cli(&["user", "add", name, "--org", org, "--password-stdin"], Some(password));
+        assert!(out.status.success(), "user add {name} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// `ferry-server stats --json`.
     pub fn stats(&self) -> Value {
         let out = self.cli(&["stats", "--json"], None);
-        assert!(
-            out.status.success(),
-            "stats failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "stats failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("stats --json is JSON")
     }
 
     /// `ferry-server dump`: every record with its org, one per element.
     pub fn dump(&self) -> Vec<Value> {
         let out = self.cli(&["dump"], None);
-        assert!(
-            out.status.success(),
-            "dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "dump failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout)
             .expect("utf-8 dump")
             .lines()
@@ -303,11 +266,7 @@ pub fn run_cli(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .arg(db)
         .args(args)
         .env("RUST_LOG", "warn")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -352,8 +311,7 @@ impl Reply {
     }
 
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_value(self.body.clone())
-            .unwrap_or_else(|e| panic!("unexpected body ({e}): {}", self.body))
+        serde_json::from_value(self.body.clone()).unwrap_or_else(|e| panic!("unexpected body ({e}): {}", self.body))
     }
 }
 
@@ -377,10 +335,7 @@ pub struct Client {
 impl Client {
     pub fn new(base: &str) -> Self {
         Client {
-            http: HttpClient::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("http client"),
+            http: HttpClient::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
             base: base.trim_end_matches('/').to_owned(),
             tokens: None,
         }
@@ -391,13 +346,7 @@ impl Client {
     }
 
     /// Sends a request; `body` is sent verbatim.
-    pub fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        auth: AuthHeader,
-    ) -> Reply {
+    pub fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>, auth: AuthHeader) -> Reply {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         match auth {
             AuthHeader::Session => {
@@ -421,20 +370,11 @@ impl Client {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub fn post_json(&self, path: &str, body: &impl serde::Serialize) -> Reply {
-        self.request(
-            Method::POST,
-            path,
-            Some(serde_json::to_vec(body).unwrap()),
-            AuthHeader::Session,
-        )
+        self.request(Method::POST, path, Some(serde_json::to_vec(body).unwrap()), AuthHeader::Session)
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -442,13 +382,7 @@ impl Client {
     }
 
     pub fn try_login(&self, user: &str, password: &str) -> Reply {
-        self.post_json(
-            "/v1/auth/login",
-            &LoginRequest {
-                username: user.into(),
-                password: password.into(),
-            },
-        )
+        self.post_json("/v1/auth/login", &LoginRequest { username: user.into(), password: password.into() })
     }
 
     /// Signs in; panics unless it succeeds.
@@ -461,30 +395,15 @@ impl Client {
     }
 
     pub fn refresh(&self, refresh_token: &str) -> Reply {
-        self.post_json(
-            "/v1/auth/refresh",
-            &RefreshRequest {
-                refresh_token: refresh_token.into(),
-            },
-        )
+        self.post_json("/v1/auth/refresh", &RefreshRequest { refresh_token: refresh_token.into() })
     }
 
     pub fn logout(&self, refresh_token: &str) -> Reply {
-        self.post_json(
-            "/v1/auth/logout",
-            &RefreshRequest {
-                refresh_token: refresh_token.into(),
-            },
-        )
+        self.post_json("/v1/auth/logout", &RefreshRequest { refresh_token: refresh_token.into() })
     }
 
     pub fn try_push(&self, mutations: &[Mutation]) -> Reply {
-        self.post_json(
-            "/v1/push",
-            &PushRequest {
-                mutations: mutations.to_vec(),
-            },
-        )
+        self.post_json("/v1/push", &PushRequest { mutations: mutations.to_vec() })
     }
 
     /// Pushes; panics unless the server answers 200.
@@ -496,12 +415,7 @@ impl Client {
 
     /// Pushes a raw body with the session's token.
     pub fn push_raw(&self, body: impl Into<Vec<u8>>) -> Reply {
-        self.request(
-            Method::POST,
-            "/v1/push",
-            Some(body.into()),
-            AuthHeader::Session,
-        )
+        self.request(Method::POST, "/v1/push", Some(body.into()), AuthHeader::Session)
     }
 
     pub fn pull(&self, since: u64, limit: u32) -> PullResponse {
@@ -532,13 +446,7 @@ pub fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-pub fn mutation(
-    op: Op,
-    entity: &str,
-    record_id: &str,
-    base_version: u64,
-    payload: Option<Value>,
-) -> Mutation {
+pub fn mutation(op: Op, entity: &str, record_id: &str, base_version: u64, payload: Option<Value>) -> Mutation {
     Mutation {
         id: Uuid::new_v4(),
         entity: entity.into(),

@@ -46,39 +46,18 @@ fn mutation_json(overrides: Value) -> Value {
 #[test]
 fn malformed_bodies_are_400_malformed_request() {
     let (server, client, stats, dump) = setup();
-    let deep = format!(
-        "{{\"mutations\":[{{\"payload\":{}1{}}}]}}",
-        "{\"a\":".repeat(300),
-        "}".repeat(300)
-    );
+    let deep = format!("{{\"mutations\":[{{\"payload\":{}1{}}}]}}", "{\"a\":".repeat(300), "}".repeat(300));
     let bodies: Vec<(&str, Vec<u8>)> = vec![
         ("empty", b"".to_vec()),
         ("truncated", b"{\"mutations\": [".to_vec()),
         ("not json", b"hello".to_vec()),
         ("array", b"[]".to_vec()),
         ("missing mutations", b"{}".to_vec()),
-        (
-            "mutations not a list",
-            br#"{"mutations": {"a": 1}}"#.to_vec(),
-        ),
-        (
-            "non-utf8",
-            vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'],
-        ),
-        (
-            "non-utf8 in string",
-            [
-                br#"{"mutations":[{"entity":""#.as_slice(),
-                &[0xc3, 0x28],
-                br#""}]}"#,
-            ]
-            .concat(),
-        ),
+        ("mutations not a list", br#"{"mutations": {"a": 1}}"#.to_vec()),
+        ("non-utf8", vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']),
+        ("non-utf8 in string", [br#"{"mutations":[{"entity":""#.as_slice(), &[0xc3, 0x28], br#""}]}"#].concat()),
         ("deeply nested", deep.into_bytes()),
-        (
-            "nested arrays",
-            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
-        ),
+        ("nested arrays", format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes()),
     ];
     for (what, body) in bodies {
         let r = client.push_raw(body);
@@ -108,12 +87,7 @@ fn malformed_bodies_are_400_malformed_request() {
         assert!(r.message().len() > 20, "{what}: {}", r.message());
     }
     for path in ["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout"] {
-        let r = client.request(
-            Method::POST,
-            path,
-            Some(b"{\"nope\":1}".to_vec()),
-            AuthHeader::None,
-        );
+        let r = client.request(Method::POST, path, Some(b"{\"nope\":1}".to_vec()), AuthHeader::None);
         r.assert_error(400, "malformed_request");
     }
     assert_untouched(&server, &stats, &dump);
@@ -125,41 +99,20 @@ fn invalid_names_and_payloads_are_rejected_per_mutation() {
     let long_entity = "a".repeat(limits::MAX_ENTITY_LEN + 1);
     let long_id = "x".repeat(limits::MAX_RECORD_ID_LEN + 1);
     let cases = [
-        (
-            json!({"entity": "a;drop table records"}),
-            RejectCode::InvalidEntity,
-        ),
-        (
-            json!({"entity": "activity' OR '1'='1"}),
-            RejectCode::InvalidEntity,
-        ),
+        (json!({"entity": "a;drop table records"}), RejectCode::InvalidEntity),
+        (json!({"entity": "activity' OR '1'='1"}), RejectCode::InvalidEntity),
         (json!({"entity": ""}), RejectCode::InvalidEntity),
         (json!({"entity": "Activity"}), RejectCode::InvalidEntity),
-        (
-            json!({"entity": "../etc/passwd"}),
-            RejectCode::InvalidEntity,
-        ),
+        (json!({"entity": "../etc/passwd"}), RejectCode::InvalidEntity),
         (json!({"entity": long_entity}), RejectCode::InvalidEntity),
         (json!({"record_id": ""}), RejectCode::InvalidRecordId),
         (json!({"record_id": "a\u{0}b"}), RejectCode::InvalidRecordId),
-        (
-            json!({"record_id": "line\nbreak"}),
-            RejectCode::InvalidRecordId,
-        ),
-        (
-            json!({"record_id": "esc\u{1b}[31m"}),
-            RejectCode::InvalidRecordId,
-        ),
+        (json!({"record_id": "line\nbreak"}), RejectCode::InvalidRecordId),
+        (json!({"record_id": "esc\u{1b}[31m"}), RejectCode::InvalidRecordId),
         (json!({"record_id": long_id}), RejectCode::InvalidRecordId),
         (json!({"payload": null}), RejectCode::InvalidPayload),
-        (
-            json!({"op": "patch", "payload": null}),
-            RejectCode::InvalidPayload,
-        ),
-        (
-            json!({"payload": {"blob": "z".repeat(limits::MAX_PAYLOAD_BYTES)}}),
-            RejectCode::PayloadTooLarge,
-        ),
+        (json!({"op": "patch", "payload": null}), RejectCode::InvalidPayload),
+        (json!({"payload": {"blob": "z".repeat(limits::MAX_PAYLOAD_BYTES)}}), RejectCode::PayloadTooLarge),
     ];
     let n = cases.len();
     // Distinct records, so no case is merely blocked behind another.
@@ -187,7 +140,8 @@ fn invalid_names_and_payloads_are_rejected_per_mutation() {
         }
     }
     // Unknown fields are tolerated (forward compatibility).
-    let future = json!({"mutations": [mutation_json(json!({"record_id": "fwd", "priority": "high"}))], "client": {"v": 9}});
+    let future =
+        json!({"mutations": [mutation_json(json!({"record_id": "fwd", "priority": "high"}))], "client": {"v": 9}});
     let r = client.push_raw(serde_json::to_vec(&future).unwrap());
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["results"][0]["status"], "applied");
@@ -195,10 +149,7 @@ fn invalid_names_and_payloads_are_rejected_per_mutation() {
     let after = server.stats();
     assert_eq!(after["rejected"], json!(n));
     assert_eq!(after["records"], json!({"activity": 2}));
-    assert_eq!(
-        after["mutations_applied"],
-        json!(stats["mutations_applied"].as_u64().unwrap() + 1)
-    );
+    assert_eq!(after["mutations_applied"], json!(stats["mutations_applied"].as_u64().unwrap() + 1));
     assert!(server.dump().iter().all(|r| r["entity"] == "activity"));
 }
 
@@ -206,29 +157,18 @@ fn invalid_names_and_payloads_are_rejected_per_mutation() {
 fn oversized_requests_are_413_too_large() {
     let (server, client, stats, dump) = setup();
     // One mutation too many.
-    let too_many: Vec<Value> = (0..=limits::MAX_BATCH_MUTATIONS)
-        .map(|i| mutation_json(json!({"record_id": format!("m{i}")})))
-        .collect();
+    let too_many: Vec<Value> =
+        (0..=limits::MAX_BATCH_MUTATIONS).map(|i| mutation_json(json!({"record_id": format!("m{i}")}))).collect();
     let r = client.push_raw(serde_json::to_vec(&json!({"mutations": too_many})).unwrap());
     r.assert_error(413, "too_large");
-    assert!(
-        r.message()
-            .contains(&limits::MAX_BATCH_MUTATIONS.to_string()),
-        "{}",
-        r.message()
-    );
+    assert!(r.message().contains(&limits::MAX_BATCH_MUTATIONS.to_string()), "{}", r.message());
 
     // A body over the byte limit, valid JSON or not.
     let filler = "x".repeat(limits::MAX_BODY_BYTES);
-    let big = serde_json::to_vec(
-        &json!({"mutations": [mutation_json(json!({"payload": {"f": filler}}))]}),
-    )
-    .unwrap();
+    let big = serde_json::to_vec(&json!({"mutations": [mutation_json(json!({"payload": {"f": filler}}))]})).unwrap();
     assert!(big.len() > limits::MAX_BODY_BYTES);
     client.push_raw(big).assert_error(413, "too_large");
-    client
-        .push_raw(vec![b'{'; limits::MAX_BODY_BYTES + 1])
-        .assert_error(413, "too_large");
+    client.push_raw(vec![b'{'; limits::MAX_BODY_BYTES + 1]).assert_error(413, "too_large");
 
     // The connection pool is still healthy afterwards.
     assert_eq!(client.get("/v1/pull").status, 200);
@@ -239,30 +179,15 @@ fn oversized_requests_are_413_too_large() {
 fn auth_failures_do_not_touch_state() {
     let (server, client, stats, dump) = setup();
     let body = serde_json::to_vec(&json!({"mutations": [mutation_json(json!({}))]})).unwrap();
-    for auth in [
-        AuthHeader::None,
-        AuthHeader::Raw("Bearer x".into()),
-        AuthHeader::Raw("".into()),
-    ] {
-        client
-            .request(Method::POST, "/v1/push", Some(body.clone()), auth)
-            .assert_error(401, "unauthorized");
+    for auth in [AuthHeader::None, AuthHeader::Raw("Bearer x".into()), AuthHeader::Raw("".into())] {
+        client.request(Method::POST, "/v1/push", Some(body.clone()), auth).assert_error(401, "unauthorized");
     }
     // Wrong method and unknown paths get error bodies too.
+    client.request(Method::GET, "/v1/push", None, AuthHeader::Session).assert_error(405, "invalid_request");
     client
-        .request(Method::GET, "/v1/push", None, AuthHeader::Session)
+        .request(Method::DELETE, "/v1/records/activity/keep", None, AuthHeader::Session)
         .assert_error(405, "invalid_request");
-    client
-        .request(
-            Method::DELETE,
-            "/v1/records/activity/keep",
-            None,
-            AuthHeader::Session,
-        )
-        .assert_error(405, "invalid_request");
-    client
-        .request(Method::POST, "/v2/push", Some(body), AuthHeader::Session)
-        .assert_error(404, "not_found");
+    client.request(Method::POST, "/v2/push", Some(body), AuthHeader::Session).assert_error(404, "not_found");
     assert_untouched(&server, &stats, &dump);
 }
 

@@ -16,21 +16,13 @@ fn one_org_shares_and_another_can_neither_read_nor_write() {
     assert_eq!(outsider.tokens.as_ref().unwrap().org, "blue");
 
     // The mentor registers an activity; the coordinator sees and edits it.
-    let create = upsert(
-        "activity",
-        "a1",
-        0,
-        json!({"title": "Visit", "secret": "red-only"}),
-    );
+    let create = upsert("activity", "a1", 0, json!({"title": "Visit", "secret": "red-only"}));
     mentor.push(std::slice::from_ref(&create));
     let (seen, _) = coord.pull_all(0);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].edited_by, "mentor");
     let res = coord.push(&[patch("activity", "a1", 1, json!({"approved": true}))]);
-    assert!(matches!(
-        res.results[0].outcome,
-        Outcome::Applied { version: 2, .. }
-    ));
+    assert!(matches!(res.results[0].outcome, Outcome::Applied { version: 2, .. }));
     let back = mentor.get("/v1/records/activity/a1").body;
     assert_eq!(back["version"], 2);
     assert_eq!(back["edited_by"], "coordinator");
@@ -39,16 +31,11 @@ fn one_org_shares_and_another_can_neither_read_nor_write() {
     let (outside_view, cursor) = outsider.pull_all(0);
     assert!(outside_view.is_empty());
     assert_eq!(cursor, 0);
-    outsider
-        .get("/v1/records/activity/a1")
-        .assert_error(404, "not_found");
+    outsider.get("/v1/records/activity/a1").assert_error(404, "not_found");
 
     // Writing the same key creates the outsider's own record...
     let res = outsider.push(&[upsert("activity", "a1", 0, json!({"title": "Blue's"}))]);
-    assert!(matches!(
-        res.results[0].outcome,
-        Outcome::Applied { version: 1, .. }
-    ));
+    assert!(matches!(res.results[0].outcome, Outcome::Applied { version: 1, .. }));
     // ...patching it with red's version conflicts with blue's record only...
     let res = outsider.push(&[patch("activity", "a1", 2, json!({"x": 1}))]);
     match &res.results[0].outcome {
@@ -56,10 +43,7 @@ fn one_org_shares_and_another_can_neither_read_nor_write() {
             assert_eq!(current.version, 1);
             assert_eq!(current.edited_by, "outsider");
             let data = serde_json::to_string(&current.data).unwrap();
-            assert!(
-                !data.contains("red-only"),
-                "conflict leaked another org's data: {data}"
-            );
+            assert!(!data.contains("red-only"), "conflict leaked another org's data: {data}");
         }
         other => panic!("expected conflict, got {other:?}"),
     }
@@ -68,10 +52,7 @@ fn one_org_shares_and_another_can_neither_read_nor_write() {
     let mut replay = create.clone();
     replay.record_id = "a2".into();
     let res = outsider.push(&[replay]);
-    assert!(matches!(
-        res.results[0].outcome,
-        Outcome::Applied { version: 1, .. }
-    ));
+    assert!(matches!(res.results[0].outcome, Outcome::Applied { version: 1, .. }));
     // Patching a record only red has: not found in blue.
     let res = outsider.push(&[patch("activity", "only-red", 1, json!({}))]);
     assert!(matches!(res.results[0].outcome, Outcome::Rejected { .. }));
@@ -99,13 +80,7 @@ fn one_org_shares_and_another_can_neither_read_nor_write() {
             )
         })
         .collect();
-    assert_eq!(
-        keys,
-        ["blue/activity/a1", "blue/activity/a2", "red/activity/a1"]
-    );
+    assert_eq!(keys, ["blue/activity/a1", "blue/activity/a2", "red/activity/a1"]);
     let only_red = server.cli(&["dump", "--org", "red"], None);
-    assert_eq!(
-        String::from_utf8(only_red.stdout).unwrap().lines().count(),
-        1
-    );
+    assert_eq!(String::from_utf8(only_red.stdout).unwrap().lines().count(), 1);
 }

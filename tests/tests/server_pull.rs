@@ -10,9 +10,7 @@ fn pages_through_changes_with_has_more() {
     let server = TestServer::start();
     server.add_user("ann", "red", "pw");
     let client = server.login("ann", "pw");
-    let batch: Vec<_> = (0..25)
-        .map(|i| upsert("note", &format!("n{i:02}"), 0, json!({"i": i})))
-        .collect();
+    let batch: Vec<_> = (0..25).map(|i| upsert("note", &format!("n{i:02}"), 0, json!({"i": i}))).collect();
     client.push(&batch);
 
     let mut since = 0;
@@ -77,11 +75,7 @@ fn only_latest_versions_and_tombstones_travel() {
     ]);
     let (changes, _) = client.pull_all(cursor);
     let ids: Vec<_> = changes.iter().map(|c| c.record_id.as_str()).collect();
-    assert_eq!(
-        ids,
-        ["a", "b"],
-        "each record once, in order of its last change"
-    );
+    assert_eq!(ids, ["a", "b"], "each record once, in order of its last change");
     assert_eq!(changes[0].version, 3);
     assert_eq!(changes[0].data.as_ref().unwrap()["v"], 3);
     assert!(changes[1].deleted);
@@ -94,13 +88,7 @@ fn only_latest_versions_and_tombstones_travel() {
     assert_eq!(all.len(), 3);
     assert!(all.iter().any(|c| c.record_id == "b" && c.deleted));
     let raw = client.get("/v1/pull?since=0");
-    let b = raw.body["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["record_id"] == "b")
-        .unwrap()
-        .clone();
+    let b = raw.body["changes"].as_array().unwrap().iter().find(|c| c["record_id"] == "b").unwrap().clone();
     assert_eq!(b["deleted"], true);
     assert!(b["data"].is_null());
 }
@@ -125,10 +113,7 @@ fn bad_pull_parameters_are_400_invalid_request() {
         assert!(!r.message().is_empty(), "{query}");
     }
     // Unknown parameters are ignored; the largest cursor is simply past the end.
-    assert_eq!(
-        client.get("/v1/pull?since=0&limit=1000&future=1").status,
-        200
-    );
+    assert_eq!(client.get("/v1/pull?since=0&limit=1000&future=1").status, 200);
     let r = client.get(&format!("/v1/pull?since={}", u64::MAX));
     assert_eq!(r.status, 200);
     assert_eq!(r.body["cursor"], json!(u64::MAX));
@@ -143,17 +128,9 @@ fn records_endpoint() {
     let r = client.get("/v1/records/note/with%20space%2Fand%25");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["record_id"], "with space/and%");
-    client
-        .get("/v1/records/note/nope")
-        .assert_error(404, "not_found");
-    client
-        .get("/v1/records/Note/x")
-        .assert_error(400, "invalid_request");
-    client
-        .get("/v1/records/a;drop%20table%20records/x")
-        .assert_error(400, "invalid_request");
-    client
-        .get("/v1/records/note/a%0Ab")
-        .assert_error(400, "invalid_request");
+    client.get("/v1/records/note/nope").assert_error(404, "not_found");
+    client.get("/v1/records/Note/x").assert_error(400, "invalid_request");
+    client.get("/v1/records/a;drop%20table%20records/x").assert_error(400, "invalid_request");
+    client.get("/v1/records/note/a%0Ab").assert_error(400, "invalid_request");
     client.get("/v1/nope").assert_error(404, "not_found");
 }

@@ -10,11 +10,7 @@ use serde_json::json;
 
 fn applied(o: &Outcome) -> (u64, u64, i64) {
     match o {
-        Outcome::Applied {
-            version,
-            seq,
-            server_time,
-        } => (*version, *seq, *server_time),
+        Outcome::Applied { version, seq, server_time } => (*version, *seq, *server_time),
         other => panic!("expected applied, got {other:?}"),
     }
 }
@@ -37,12 +33,7 @@ fn chained_mutations_of_one_record_apply_in_order() {
 
     // A client predicts the base of each chained edit: 0, 1, 2, 3.
     let batch = [
-        upsert(
-            "activity",
-            "a1",
-            0,
-            json!({"title": "Walk", "km": 3, "note": "x"}),
-        ),
+        upsert("activity", "a1", 0, json!({"title": "Walk", "km": 3, "note": "x"})),
         patch("activity", "a1", 1, json!({"km": 5, "note": null})),
         patch("activity", "a1", 2, json!({"done": true})),
         delete("activity", "a1", 3),
@@ -77,23 +68,10 @@ fn patch_merges_fields_and_delete_leaves_a_tombstone() {
     let server = TestServer::start();
     server.add_user("ann", "red", "pw");
     let client = server.login("ann", "pw");
-    client.push(&[upsert(
-        "contact",
-        "c1",
-        0,
-        json!({"name": "Kari", "phone": "1", "tags": ["a"]}),
-    )]);
-    client.push(&[patch(
-        "contact",
-        "c1",
-        1,
-        json!({"phone": null, "tags": ["b"], "city": "Oslo"}),
-    )]);
+    client.push(&[upsert("contact", "c1", 0, json!({"name": "Kari", "phone": "1", "tags": ["a"]}))]);
+    client.push(&[patch("contact", "c1", 1, json!({"phone": null, "tags": ["b"], "city": "Oslo"}))]);
     let rec = client.get("/v1/records/contact/c1").body;
-    assert_eq!(
-        rec["data"],
-        json!({"name": "Kari", "tags": ["b"], "city": "Oslo"})
-    );
+    assert_eq!(rec["data"], json!({"name": "Kari", "tags": ["b"], "city": "Oslo"}));
 
     client.push(&[delete("contact", "c1", 2)]);
     let rec = client.get("/v1/records/contact/c1");
@@ -129,14 +107,7 @@ fn duplicates_return_the_original_result() {
     // Same id in one batch twice, and again later (a retry after a timeout).
     let again = ann.push(&[m.clone(), m.clone()]);
     for r in &again.results {
-        assert_eq!(
-            r.outcome,
-            Outcome::Duplicate {
-                version: original.0,
-                seq: original.1,
-                server_time: original.2
-            }
-        );
+        assert_eq!(r.outcome, Outcome::Duplicate { version: original.0, seq: original.1, server_time: original.2 });
     }
     // A colleague in the same org re-sending it (e.g. a shared outbox) too.
     let bob = server.login("bob", "pw");
@@ -225,15 +196,7 @@ fn rejections_are_per_mutation_and_do_not_fail_the_batch() {
     ];
     let res = client.push(&batch);
     use RejectCode::*;
-    let expected = [
-        InvalidEntity,
-        InvalidRecordId,
-        InvalidPayload,
-        PayloadTooLarge,
-        NotFound,
-        NotFound,
-        NotFound,
-    ];
+    let expected = [InvalidEntity, InvalidRecordId, InvalidPayload, PayloadTooLarge, NotFound, NotFound, NotFound];
     for (r, code) in res.results.iter().zip(expected) {
         assert_eq!(rejected(&r.outcome), code);
     }
@@ -256,31 +219,13 @@ fn concurrent_writers_to_one_record_get_exactly_one_applied() {
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let client = Arc::clone(&client);
-            thread::spawn(move || {
-                client.push(&[upsert("activity", "race", 0, json!({"writer": i}))])
-            })
+            thread::spawn(move || client.push(&[upsert("activity", "race", 0, json!({"writer": i}))]))
         })
         .collect();
-    let outcomes: Vec<Outcome> = handles
-        .into_iter()
-        .map(|h| {
-            h.join()
-                .unwrap()
-                .results
-                .into_iter()
-                .next()
-                .unwrap()
-                .outcome
-        })
-        .collect();
-    let n_applied = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Applied { .. }))
-        .count();
-    let n_conflict = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Conflict { .. }))
-        .count();
+    let outcomes: Vec<Outcome> =
+        handles.into_iter().map(|h| h.join().unwrap().results.into_iter().next().unwrap().outcome).collect();
+    let n_applied = outcomes.iter().filter(|o| matches!(o, Outcome::Applied { .. })).count();
+    let n_conflict = outcomes.iter().filter(|o| matches!(o, Outcome::Conflict { .. })).count();
     assert_eq!((n_applied, n_conflict), (1, 7), "{outcomes:?}");
 }
 
@@ -289,9 +234,7 @@ fn restart_keeps_idempotency_and_sessions() {
     let mut server = TestServer::start();
     server.add_user("ann", "red", "pw");
     let client = server.login("ann", "pw");
-    let batch: Vec<_> = (0..50)
-        .map(|i| upsert("activity", &format!("r{i}"), 0, json!({"i": i})))
-        .collect();
+    let batch: Vec<_> = (0..50).map(|i| upsert("activity", &format!("r{i}"), 0, json!({"i": i}))).collect();
     let first = client.push(&batch);
     let url = server.url();
 
@@ -303,14 +246,7 @@ fn restart_keeps_idempotency_and_sessions() {
     let again = client.push(&batch);
     for (a, b) in first.results.iter().zip(&again.results) {
         let (version, seq, server_time) = applied(&a.outcome);
-        assert_eq!(
-            b.outcome,
-            Outcome::Duplicate {
-                version,
-                seq,
-                server_time
-            }
-        );
+        assert_eq!(b.outcome, Outcome::Duplicate { version, seq, server_time });
     }
     let stats = server.stats();
     assert_eq!(stats["mutations_applied"], 50);

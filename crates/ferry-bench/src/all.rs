@@ -49,31 +49,19 @@ pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let mut sections = Vec::new();
 
-    let s = upload::run(upload::Args {
-        sizes: args.sizes.clone(),
-    })?;
+    let s = upload::run(upload::Args { sizes: args.sizes.clone() })?;
     s.print();
     sections.push(s);
 
-    let s = enqueue::run(enqueue::Args {
-        cli_runs: 200,
-        engine_runs: 2000,
-        import_lines: 100_000,
-    })?;
+    let s = enqueue::run(enqueue::Args { cli_runs: 200, engine_runs: 2000, import_lines: 100_000 })?;
     s.print();
     sections.push(s);
 
-    let s = latency::run(latency::Args {
-        writes: 200,
-        daemon_writes: 100,
-        gap_ms: 30,
-    })?;
+    let s = latency::run(latency::Args { writes: 200, daemon_writes: 100, gap_ms: 30 })?;
     s.print();
     sections.push(s);
 
-    let s = pull::run(pull::Args {
-        changes: args.pull_changes,
-    })?;
+    let s = pull::run(pull::Args { changes: args.pull_changes })?;
     s.print();
     sections.push(s);
 
@@ -82,17 +70,10 @@ pub fn run(args: Args) -> Result<()> {
     for &n in &args.queue_sizes {
         fixtures.push(Fixture::build(n)?);
     }
-    let longest = fixtures
-        .iter()
-        .max_by_key(|f| f.queued)
-        .map(|f| f.queued)
-        .unwrap_or(0);
+    let longest = fixtures.iter().max_by_key(|f| f.queued).map(|f| f.queued).unwrap_or(0);
 
     let mut sc = scale::section();
-    for f in fixtures
-        .iter()
-        .filter(|f| f.queued == 0 || f.queued == longest)
-    {
+    for f in fixtures.iter().filter(|f| f.queued == 0 || f.queued == longest) {
         scale::measure(&mut sc, f, 30)?;
     }
     scale::finish(&mut sc);
@@ -141,16 +122,10 @@ fn render(sections: &[Section], total: std::time::Duration) -> String {
         .and_then(|l| l.split_once(':'))
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_else(|| "unknown".into());
-    let nproc = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| {
-            m.lines()
-                .next()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
-        })
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map(|kb| format!("{:.1} GB", kb as f64 / 1024.0 / 1024.0))
         .unwrap_or_default();
@@ -173,8 +148,7 @@ fn render(sections: &[Section], total: std::time::Duration) -> String {
         argv.join(" "),
         total.as_secs_f64()
     );
-    md +=
-        "## Goals\n\n| benchmark | goal | target | measured | |\n| --- | --- | --- | --- | --- |\n";
+    md += "## Goals\n\n| benchmark | goal | target | measured | |\n| --- | --- | --- | --- | --- |\n";
     for s in sections {
         for g in &s.goals {
             md += &format!(

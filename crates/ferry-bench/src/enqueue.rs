@@ -75,15 +75,9 @@ pub fn run(args: Args) -> Result<Section> {
     c.arg("import").arg(&file);
     let (out, d) = run_timed(c)?;
     let said = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        said.contains(&args.import_lines.to_string()),
-        "import said {said:?}"
-    );
+    ensure!(said.contains(&args.import_lines.to_string()), "import said {said:?}");
     section.row(vec![
-        format!(
-            "`ferry import` {} lines (process)",
-            thousands(args.import_lines as u64)
-        ),
+        format!("`ferry import` {} lines (process)", thousands(args.import_lines as u64)),
         "1".into(),
         format!("{:.2} s total", d.as_secs_f64()),
         "".into(),

@@ -35,10 +35,6 @@ impl Fixture {
             server.stop().await?;
             anyhow::Ok(())
         })?;
-        Ok(Fixture {
-            queued,
-            fill_time: t.elapsed(),
-            dir,
-        })
+        Ok(Fixture { queued, fill_time: t.elapsed(), dir })
     }
 }

@@ -74,18 +74,8 @@ pub fn finish(s: &mut Section) {
         }
     }
     if !s.rows.is_empty() {
-        s.goal(
-            "idle CPU",
-            "< 0.1 % of a core",
-            format!("worst {worst_cpu:.3} % ({worst_cpu_case})"),
-            worst_cpu < 0.1,
-        );
-        s.goal(
-            "idle RSS",
-            "< 30 MB",
-            format!("worst {worst_rss:.1} MB ({worst_rss_case})"),
-            worst_rss < 30.0,
-        );
+        s.goal("idle CPU", "< 0.1 % of a core", format!("worst {worst_cpu:.3} % ({worst_cpu_case})"), worst_cpu < 0.1);
+        s.goal("idle RSS", "< 30 MB", format!("worst {worst_rss:.1} MB ({worst_rss_case})"), worst_rss < 30.0);
     }
 }
 
@@ -132,10 +122,7 @@ fn push(s: &mut Section, case: &str, queued: usize, r: Sample) {
         case.into(),
         thousands(queued as u64),
         format!("{:.2} s", r.cpu.as_secs_f64()),
-        format!(
-            "{:.3} %",
-            100.0 * r.cpu.as_secs_f64() / r.wall.as_secs_f64()
-        ),
+        format!("{:.3} %", 100.0 * r.cpu.as_secs_f64() / r.wall.as_secs_f64()),
         format!("{:.1} MB", r.rss_kb as f64 / 1024.0),
         format!("{:.1} MB", r.hwm_kb as f64 / 1024.0),
     ]);
@@ -144,9 +131,7 @@ fn push(s: &mut Section, case: &str, queued: usize, r: Sample) {
 fn sample(dir: &std::path::Path, secs: u64) -> Result<Sample> {
     eprintln!("idle: daemon in {} for {secs} s…", dir.display());
     let mut cmd = ferry(dir)?;
-    cmd.arg("daemon")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = cmd.spawn().context("start ferry daemon")?;
     let r = (|| {
         std::thread::sleep(Duration::from_secs(3));
@@ -158,21 +143,14 @@ fn sample(dir: &std::path::Path, secs: u64) -> Result<Sample> {
         let wall = t0.elapsed();
         let (rss_kb, hwm_kb) = memory_kb(pid)?;
         let tck = clk_tck();
-        Ok(Sample {
-            cpu: Duration::from_secs_f64((c1 - c0) as f64 / tck),
-            wall,
-            rss_kb,
-            hwm_kb,
-        })
+        Ok(Sample { cpu: Duration::from_secs_f64((c1 - c0) as f64 / tck), wall, rss_kb, hwm_kb })
     })();
     stop(&mut child);
     r
 }
 
 fn stop(child: &mut Child) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(5) {
         if let Ok(Some(_)) = child.try_wait() {
@@ -186,8 +164,7 @@ fn stop(child: &mut Child) {
 
 /// utime + stime, in clock ticks.
 fn cpu_ticks(pid: u32) -> Result<u64> {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).context("daemon exited early")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("daemon exited early")?;
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields overall.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");

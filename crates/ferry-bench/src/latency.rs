@@ -39,40 +39,18 @@ pub fn run(args: Args) -> Result<Section> {
         let server = BenchServer::start().await?;
         let reader = ServerReader::login(&server.url).await?;
         let inproc = in_process(&server, &reader, &args).await?;
-        let daemon = if args.daemon_writes > 0 {
-            Some(daemon(&server, &reader, &args).await?)
-        } else {
-            None
-        };
+        let daemon = if args.daemon_writes > 0 { Some(daemon(&server, &reader, &args).await?) } else { None };
         server.stop().await?;
         anyhow::Ok((inproc, daemon))
     })?;
-    row(
-        &mut section,
-        "`Engine::put` → `Engine::run` loop → server",
-        &inproc,
-    );
+    row(&mut section, "`Engine::put` → `Engine::run` loop → server", &inproc);
     let med = percentile(&inproc, 50.0);
-    section.goal(
-        "write-to-ack median (engine)",
-        "< 20 ms",
-        ms_str(med),
-        med < Duration::from_millis(20),
-    );
+    section.goal("write-to-ack median (engine)", "< 20 ms", ms_str(med), med < Duration::from_millis(20));
     if let Some((total, after)) = daemon {
-        row(
-            &mut section,
-            "`ferry put` process → `ferry daemon` → server (from spawn)",
-            &total,
-        );
+        row(&mut section, "`ferry put` process → `ferry daemon` → server (from spawn)", &total);
         row(&mut section, "same, from `ferry put` exit", &after);
         let med = percentile(&total, 50.0);
-        section.goal(
-            "write-to-ack median (CLI + daemon)",
-            "< 20 ms",
-            ms_str(med),
-            med < Duration::from_millis(20),
-        );
+        section.goal("write-to-ack median (CLI + daemon)", "< 20 ms", ms_str(med), med < Duration::from_millis(20));
     }
     Ok(section)
 }
@@ -87,11 +65,7 @@ fn row(section: &mut Section, what: &str, lat: &[Duration]) {
     ]);
 }
 
-async fn in_process(
-    server: &BenchServer,
-    reader: &ServerReader,
-    args: &Args,
-) -> Result<Vec<Duration>> {
+async fn in_process(server: &BenchServer, reader: &ServerReader, args: &Args) -> Result<Vec<Duration>> {
     let dir = tempfile::tempdir()?;
     let engine = engine_at(dir.path(), Some(&server.url)).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -111,9 +85,7 @@ async fn in_process(
         let t = Instant::now();
         // Blocking SQLite write on the block_on thread, not a runtime worker.
         engine.put(ENTITY, &id, p)?;
-        let seen = reader
-            .wait_for(ENTITY, &id, Duration::from_secs(10))
-            .await?;
+        let seen = reader.wait_for(ENTITY, &id, Duration::from_secs(10)).await?;
         lat.push(seen - t);
         tokio::time::sleep(Duration::from_millis(args.gap_ms)).await;
     }
@@ -122,21 +94,12 @@ async fn in_process(
     Ok(lat)
 }
 
-async fn daemon(
-    server: &BenchServer,
-    reader: &ServerReader,
-    args: &Args,
-) -> Result<(Vec<Duration>, Vec<Duration>)> {
+async fn daemon(server: &BenchServer, reader: &ServerReader, args: &Args) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let dir = tempfile::tempdir()?;
     drop(engine_at(dir.path(), Some(&server.url)).await?);
     let mut cmd = ferry(dir.path())?;
-    cmd.arg("daemon")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = tokio::process::Command::from(cmd)
-        .kill_on_drop(true)
-        .spawn()
-        .context("start ferry daemon")?;
+    cmd.arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = tokio::process::Command::from(cmd).kill_on_drop(true).spawn().context("start ferry daemon")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let obj = serde_json::Value::Object(payload(0, RECORD_BYTES)).to_string();
     let mut total = Vec::new();
@@ -150,9 +113,7 @@ async fn daemon(
             let status = tokio::process::Command::from(c).status().await?;
             anyhow::ensure!(status.success(), "ferry put failed: {status}");
             let exited = Instant::now();
-            let seen = reader
-                .wait_for(ENTITY, &id, Duration::from_secs(10))
-                .await?;
+            let seen = reader.wait_for(ENTITY, &id, Duration::from_secs(10)).await?;
             total.push(seen - t);
             after.push(seen - exited);
             tokio::time::sleep(Duration::from_millis(args.gap_ms)).await;
@@ -168,14 +129,9 @@ async fn daemon(
 /// SIGTERM (the daemon's clean stop), then wait.
 pub async fn terminate(child: &mut tokio::process::Child) {
     if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     }
-    if tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
         let _ = child.kill().await;
     }
 }

@@ -32,22 +32,14 @@ pub fn run(args: Args) -> Result<Section> {
         let a2 = a.clone();
         tokio::task::spawn_blocking(move || enqueue(&a2, 0, n)).await??;
         let pushed = a.sync_once().await?;
-        ensure!(
-            pushed.uploaded as usize == n,
-            "pushed {} of {n}",
-            pushed.uploaded
-        );
+        ensure!(pushed.uploaded as usize == n, "pushed {} of {n}", pushed.uploaded);
         drop(a);
         let b_dir = tempfile::tempdir()?;
         let b = engine_at(b_dir.path(), Some(&server.url)).await?;
         let t = Instant::now();
         let report = b.sync_once().await?;
         let elapsed = t.elapsed();
-        ensure!(
-            report.downloaded as usize == n,
-            "pulled {} of {n}",
-            report.downloaded
-        );
+        ensure!(report.downloaded as usize == n, "pulled {} of {n}", report.downloaded);
         drop(b);
         server.stop().await?;
         anyhow::Ok((elapsed, report.downloaded))

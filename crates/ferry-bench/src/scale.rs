@@ -44,19 +44,15 @@ pub fn section() -> Section {
 
 pub fn finish(section: &mut Section) {
     // Goal: every status/queue figure under 10 ms at any queue length.
-    for (kind, label) in [
-        ("ferry", "status and queue page, CLI process"),
-        ("Engine", "status and queue page, in process"),
-    ] {
+    for (kind, label) in
+        [("ferry", "status and queue page, CLI process"), ("Engine", "status and queue page, in process")]
+    {
         let rows: Vec<&Vec<String>> = section
             .rows
             .iter()
             .filter(|r| r[1].contains(kind) && (r[1].contains("status") || r[1].contains("queue")))
             .collect();
-        let Some(worst) = rows
-            .iter()
-            .max_by(|a, b| parse_ms(&a[4]).total_cmp(&parse_ms(&b[4])))
-        else {
+        let Some(worst) = rows.iter().max_by(|a, b| parse_ms(&a[4]).total_cmp(&parse_ms(&b[4]))) else {
             continue;
         };
         let measured = format!("worst p99 {} ({}, {} queued)", worst[4], worst[1], worst[0]);
@@ -74,10 +70,7 @@ pub fn measure(section: &mut Section, f: &Fixture, cli_runs: usize) -> Result<()
     // CLI processes.
     for (label, argv) in [
         ("`ferry status --json`", vec!["status", "--json"]),
-        (
-            "`ferry queue --json --limit 50`",
-            vec!["queue", "--json", "--limit", "50"],
-        ),
+        ("`ferry queue --json --limit 50`", vec!["queue", "--json", "--limit", "50"]),
     ] {
         let mut lat = Vec::new();
         for _ in 0..cli_runs {
@@ -86,11 +79,7 @@ pub fn measure(section: &mut Section, f: &Fixture, cli_runs: usize) -> Result<()
             let (out, d) = run_timed(c)?;
             if argv[0] == "status" {
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-                ensure!(
-                    v["pending"].as_u64() == Some(f.queued as u64),
-                    "status says {}",
-                    v["pending"]
-                );
+                ensure!(v["pending"].as_u64() == Some(f.queued as u64), "status says {}", v["pending"]);
             }
             lat.push(d);
         }
@@ -135,12 +124,7 @@ pub fn measure(section: &mut Section, f: &Fixture, cli_runs: usize) -> Result<()
             engine.queue(Some(ferry_engine::MutationState::Failed), None, 50)?;
             lat.push(t.elapsed());
         }
-        row(
-            section,
-            &q,
-            "`Engine::queue` state=failed page (none failed)",
-            &lat,
-        );
+        row(section, &q, "`Engine::queue` state=failed page (none failed)", &lat);
     }
     Ok(())
 }

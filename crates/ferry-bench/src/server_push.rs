@@ -10,9 +10,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use ferry_protocol::{
-    limits, LoginRequest, Mutation, Op, Outcome, PushRequest, PushResponse, TokenResponse,
-};
+use ferry_protocol::{limits, LoginRequest, Mutation, Op, Outcome, PushRequest, PushResponse, TokenResponse};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -38,10 +36,7 @@ pub fn run(args: Args) -> Result<()> {
         "--batch must be 1-{}",
         limits::MAX_BATCH_MUTATIONS
     );
-    ensure!(
-        args.payload_bytes >= 32,
-        "--payload-bytes must be at least 32"
-    );
+    ensure!(args.payload_bytes >= 32, "--payload-bytes must be at least 32");
     if cfg!(debug_assertions) {
         eprintln!("warning: debug build; run with --release for meaningful figures");
     }
@@ -71,10 +66,7 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
     let http = reqwest::Client::new();
     let login: TokenResponse = http
         .post(format!("{url}/v1/auth/login"))
-        .json(&LoginRequest {
-            username: "bench".into(),
-            password: "bench-password".into(),
-        })
+        .json(&LoginRequest { username: "bench".into(), password: "bench-password".into() })
         .send()
         .await?
         .error_for_status()?
@@ -123,18 +115,11 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
             .context("push request")?;
         let status = response.status();
         if !status.is_success() {
-            bail!(
-                "push answered {status}: {}",
-                response.text().await.unwrap_or_default()
-            );
+            bail!("push answered {status}: {}", response.text().await.unwrap_or_default());
         }
         let answer: PushResponse = response.json().await?;
         latencies.push(t.elapsed());
-        if let Some(bad) = answer
-            .results
-            .iter()
-            .find(|r| !matches!(r.outcome, Outcome::Applied { .. }))
-        {
+        if let Some(bad) = answer.results.iter().find(|r| !matches!(r.outcome, Outcome::Applied { .. })) {
             bail!("mutation not applied: {bad:?}");
         }
     }
@@ -159,10 +144,7 @@ fn payload_of_size(bytes: usize) -> Map<String, Value> {
     map.insert("minutes".into(), json!(90));
     map.insert("notes".into(), json!(""));
     let base = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(0);
-    map.insert(
-        "notes".into(),
-        json!("n".repeat(bytes.saturating_sub(base))),
-    );
+    map.insert("notes".into(), json!("n".repeat(bytes.saturating_sub(base))));
     map
 }
 

@@ -46,22 +46,11 @@ pub enum Command {
     /// Sign out and forget the tokens; queued changes are kept.
     Logout,
     /// Create or replace a record with a JSON object (`-`: read it from stdin).
-    Put {
-        entity: String,
-        id: String,
-        json: String,
-    },
+    Put { entity: String, id: String, json: String },
     /// Merge fields into a record (a null field removes it; `-`: from stdin).
-    Patch {
-        entity: String,
-        id: String,
-        json: String,
-    },
+    Patch { entity: String, id: String, json: String },
     /// Delete a record.
-    Delete {
-        entity: String,
-        id: String,
-    },
+    Delete { entity: String, id: String },
     /// Print a record's fields as JSON.
     Get {
         entity: String,
@@ -77,9 +66,7 @@ pub enum Command {
         json: bool,
     },
     /// Bulk create/replace from JSON lines {"entity","id","data"}, in one transaction.
-    Import {
-        file: PathBuf,
-    },
+    Import { file: PathBuf },
     /// One full cycle (push all, then pull all); exit 0 only if nothing is left.
     Sync,
     /// Show what is queued, failed, in conflict, and when Ferry last synced.
@@ -137,9 +124,7 @@ pub enum Command {
     },
     /// Drop a failed change (the record returns to the server's version,
     /// with your other queued changes to it on top).
-    Discard {
-        mutation_id: String,
-    },
+    Discard { mutation_id: String },
     /// Show or set the conflict policy of an entity.
     Policy {
         entity: String,

@@ -40,26 +40,65 @@ include!("command_names.rs");
 pub enum Request {
     AppInfo,
     Status,
-    QueuePage { filter: Option<MutationState>, after: Option<i64>, limit: Option<u32> },
-    Conflicts { limit: Option<u32> },
-    Resolve { conflict_id: String, resolution: Resolution },
-    ResolveAll { keep: Side, ids: Option<Vec<String>> },
+    QueuePage {
+        filter: Option<MutationState>,
+        after: Option<i64>,
+        limit: Option<u32>,
+    },
+    Conflicts {
+        limit: Option<u32>,
+    },
+    Resolve {
+        conflict_id: String,
+        resolution: Resolution,
+    },
+    ResolveAll {
+        keep: Side,
+        ids: Option<Vec<String>>,
+    },
     /// Resolutions, newest first; `before`: older than this entry (paging).
-    History { before: Option<i64>, limit: Option<u32> },
-    SyncRuns { limit: Option<u32> },
-    Restore { history_id: i64 },
-    Retry { mutation_id: String },
+    History {
+        before: Option<i64>,
+        limit: Option<u32>,
+    },
+    SyncRuns {
+        limit: Option<u32>,
+    },
+    Restore {
+        history_id: i64,
+    },
+    Retry {
+        mutation_id: String,
+    },
     RetryAll,
-    Discard { mutation_id: String },
+    Discard {
+        mutation_id: String,
+    },
     SyncNow,
-    SetPaused { paused: bool },
+    SetPaused {
+        paused: bool,
+    },
     Settings,
-    SetServer { url: String },
-    SetPullInterval { secs: u64 },
-    SetNotifications { on: bool },
-    SetAutostart { on: bool },
-    SetPolicy { entity: String, policy: ConflictPolicy },
-    Login { user: String, password: String },
+    SetServer {
+        url: String,
+    },
+    SetPullInterval {
+        secs: u64,
+    },
+    SetNotifications {
+        on: bool,
+    },
+    SetAutostart {
+        on: bool,
+    },
+    SetPolicy {
+        entity: String,
+        policy: ConflictPolicy,
+    },
+    Login {
+        user: String,
+        password: String,
+    },
     Logout,
 }
 

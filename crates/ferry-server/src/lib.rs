@@ -42,8 +42,7 @@ pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(900);
 /// Default lifetime of a refresh token.
 pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default listen address.
-pub const DEFAULT_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -118,10 +117,7 @@ pub async fn serve(config: Config) -> Result<RunningServer> {
     let app = http::router(http::AppState::with_max_payload(db, auth, config.max_payload_bytes));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        .map_err(|source| Error::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

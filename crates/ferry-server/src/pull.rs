@@ -18,9 +18,7 @@ pub fn pull(conn: &Connection, org: &str, since: u64, limit: u32) -> Result<Pull
         "SELECT {RECORD_COLUMNS} FROM records WHERE org = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
     ))?;
     // One row more than asked tells whether another page follows.
-    let rows = stmt.query_map((org, since_sql, i64::from(limit) + 1), |r| {
-        records::from_row(r, 0)
-    })?;
+    let rows = stmt.query_map((org, since_sql, i64::from(limit) + 1), |r| records::from_row(r, 0))?;
     let mut changes: Vec<RemoteRecord> = Vec::new();
     let mut has_more = false;
     for row in rows {
@@ -31,12 +29,7 @@ pub fn pull(conn: &Connection, org: &str, since: u64, limit: u32) -> Result<Pull
         changes.push(row?.into_remote()?);
     }
     let cursor = changes.last().map_or(since, |c| c.seq);
-    Ok(PullResponse {
-        changes,
-        cursor,
-        has_more,
-        server_time: now_ms(),
-    })
+    Ok(PullResponse { changes, cursor, has_more, server_time: now_ms() })
 }
 
 #[cfg(test)]

@@ -9,8 +9,7 @@
 use std::collections::HashSet;
 
 use ferry_protocol::{
-    limits, validate_entity, validate_record_id, Mutation, MutationResult, Op, Outcome, RejectCode,
-    RemoteRecord,
+    limits, validate_entity, validate_record_id, Mutation, MutationResult, Op, Outcome, RejectCode, RemoteRecord,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{Map, Value};
@@ -57,12 +56,7 @@ pub struct BatchOutcome {
 ///
 /// An `Err` means nothing of the batch was applied (the transaction rolled
 /// back): the client may retry the whole batch.
-pub fn apply_batch(
-    conn: &mut Connection,
-    org: &str,
-    user: &str,
-    mutations: &[Mutation],
-) -> Result<BatchOutcome> {
+pub fn apply_batch(conn: &mut Connection, org: &str, user: &str, mutations: &[Mutation]) -> Result<BatchOutcome> {
     apply_batch_limited(conn, org, user, mutations, limits::MAX_PAYLOAD_BYTES)
 }
 
@@ -93,10 +87,7 @@ pub fn apply_batch_limited(
             held.insert((m.entity.as_str(), m.record_id.as_str()));
         }
         tally.count(&outcome);
-        results.push(MutationResult {
-            mutation_id: m.id,
-            outcome,
-        });
+        results.push(MutationResult { mutation_id: m.id, outcome });
     }
 
     counters::set(&tx, counters::SEQ, seq)?;
@@ -150,10 +141,7 @@ fn apply_one(
             // `decide` only answers Conflict when there is a current record.
             return Ok(match current {
                 Some(current) => Outcome::Conflict { current },
-                None => Outcome::Rejected {
-                    code: RejectCode::NotFound,
-                    message: not_found_message(m),
-                },
+                None => Outcome::Rejected { code: RejectCode::NotFound, message: not_found_message(m) },
             });
         }
         Decision::Reject(code, message) => return Ok(Outcome::Rejected { code, message }),
@@ -161,9 +149,10 @@ fn apply_one(
 
     // 6. Apply.
     let data = match &write.data {
-        Some(map) => Some(serde_json::to_string(map).map_err(|e| {
-            crate::error::Error::Corrupt(format!("cannot serialize record data: {e}"))
-        })?),
+        Some(map) => Some(
+            serde_json::to_string(map)
+                .map_err(|e| crate::error::Error::Corrupt(format!("cannot serialize record data: {e}")))?,
+        ),
         None => None,
     };
     if let Some(text) = &data {
@@ -207,21 +196,9 @@ fn apply_one(
         "INSERT INTO applied_mutations (org, mutation_id, entity, record_id, version, seq, server_time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(rusqlite::params![
-        org,
-        mutation_id,
-        m.entity,
-        m.record_id,
-        write.version,
-        new_seq,
-        server_time
-    ])?;
+    .execute(rusqlite::params![org, mutation_id, m.entity, m.record_id, write.version, new_seq, server_time])?;
     *seq = new_seq;
-    Ok(Outcome::Applied {
-        version: write.version,
-        seq: new_seq,
-        server_time,
-    })
+    Ok(Outcome::Applied { version: write.version, seq: new_seq, server_time })
 }
 
 fn find_applied(conn: &Connection, org: &str, mutation_id: &str) -> Result<Option<Outcome>> {
@@ -230,11 +207,7 @@ fn find_applied(conn: &Connection, org: &str, mutation_id: &str) -> Result<Optio
     )?;
     Ok(stmt
         .query_row((org, mutation_id), |r| {
-            Ok(Outcome::Duplicate {
-                version: r.get(0)?,
-                seq: r.get(1)?,
-                server_time: r.get(2)?,
-            })
+            Ok(Outcome::Duplicate { version: r.get(0)?, seq: r.get(1)?, server_time: r.get(2)? })
         })
         .optional()?)
 }
@@ -248,16 +221,11 @@ fn validate(m: &Mutation, max_payload: usize) -> Result<(), (RejectCode, String)
         return Ok(());
     }
     let Some(payload) = &m.payload else {
-        return Err((
-            RejectCode::InvalidPayload,
-            format!("{} needs a JSON object payload", m.op.as_str()),
-        ));
+        return Err((RejectCode::InvalidPayload, format!("{} needs a JSON object payload", m.op.as_str())));
     };
     // Serializing a map of JSON values cannot fail; treat a failure as
     // oversized rather than panicking.
-    let size = serde_json::to_vec(payload)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(payload).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > max_payload {
         return Err((
             RejectCode::PayloadTooLarge,
@@ -290,11 +258,7 @@ fn decide(m: &Mutation, current: Option<&RemoteRecord>) -> Decision {
         if m.base_version != 0 || m.op != Op::Upsert {
             return Decision::Reject(RejectCode::NotFound, not_found_message(m));
         }
-        return Decision::Write(Write {
-            version: 1,
-            deleted: false,
-            data: m.payload.clone(),
-        });
+        return Decision::Write(Write { version: 1, deleted: false, data: m.payload.clone() });
     };
     if m.base_version != cur.version {
         return Decision::Conflict;
@@ -303,20 +267,10 @@ fn decide(m: &Mutation, current: Option<&RemoteRecord>) -> Decision {
     match m.op {
         // Also resurrects a tombstone: the client saw the delete (its base is
         // the tombstone's version) and chose to write anyway.
-        Op::Upsert => Decision::Write(Write {
-            version,
-            deleted: false,
-            data: m.payload.clone(),
-        }),
+        Op::Upsert => Decision::Write(Write { version, deleted: false, data: m.payload.clone() }),
         Op::Patch | Op::Delete if cur.deleted => Decision::Reject(
             RejectCode::NotFound,
-            format!(
-                "cannot {} {}/{}: it was deleted (version {})",
-                m.op.as_str(),
-                m.entity,
-                m.record_id,
-                cur.version
-            ),
+            format!("cannot {} {}/{}: it was deleted (version {})", m.op.as_str(), m.entity, m.record_id, cur.version),
         ),
         Op::Patch => {
             let mut data = cur.data.clone().unwrap_or_default();
@@ -327,33 +281,17 @@ fn decide(m: &Mutation, current: Option<&RemoteRecord>) -> Decision {
                     data.insert(key.clone(), value.clone());
                 }
             }
-            Decision::Write(Write {
-                version,
-                deleted: false,
-                data: Some(data),
-            })
+            Decision::Write(Write { version, deleted: false, data: Some(data) })
         }
-        Op::Delete => Decision::Write(Write {
-            version,
-            deleted: true,
-            data: None,
-        }),
+        Op::Delete => Decision::Write(Write { version, deleted: true, data: None }),
     }
 }
 
 fn not_found_message(m: &Mutation) -> String {
     if m.base_version != 0 {
-        format!(
-            "{}/{} does not exist on the server, but base_version is {}",
-            m.entity, m.record_id, m.base_version
-        )
+        format!("{}/{} does not exist on the server, but base_version is {}", m.entity, m.record_id, m.base_version)
     } else {
-        format!(
-            "cannot {} {}/{}: it does not exist",
-            m.op.as_str(),
-            m.entity,
-            m.record_id
-        )
+        format!("cannot {} {}/{}: it does not exist", m.op.as_str(), m.entity, m.record_id)
     }
 }
 
@@ -382,23 +320,14 @@ mod tests {
             entity: "activity".into(),
             record_id: id.into(),
             op,
-            payload: if payload.is_null() {
-                None
-            } else {
-                obj(payload)
-            },
+            payload: if payload.is_null() { None } else { obj(payload) },
             base_version: base,
             edited_at: 1000,
         }
     }
 
     fn push(conn: &mut Connection, org: &str, ms: &[Mutation]) -> Vec<Outcome> {
-        apply_batch(conn, org, "alice", ms)
-            .unwrap()
-            .results
-            .into_iter()
-            .map(|r| r.outcome)
-            .collect()
+        apply_batch(conn, org, "alice", ms).unwrap().results.into_iter().map(|r| r.outcome).collect()
     }
 
     fn counter(conn: &Connection, name: &str) -> u64 {
@@ -461,9 +390,7 @@ mod tests {
             })
             .collect();
         assert_eq!(versions, [1, 2, 3, 4]);
-        let rec = records::load(&conn, "o", "activity", "r1")
-            .unwrap()
-            .unwrap();
+        let rec = records::load(&conn, "o", "activity", "r1").unwrap().unwrap();
         assert_eq!(rec.version, 4);
         assert_eq!(rec.seq, 4);
         assert!(!rec.deleted);
@@ -488,11 +415,7 @@ mod tests {
         let m = mutation(Op::Patch, "r", 3, json!({"a": null, "b": {"y": 2}, "d": 4}));
         assert_eq!(
             decide(&m, Some(&cur)),
-            Decision::Write(Write {
-                version: 4,
-                deleted: false,
-                data: obj(json!({"b": {"y": 2}, "c": 3, "d": 4}))
-            })
+            Decision::Write(Write { version: 4, deleted: false, data: obj(json!({"b": {"y": 2}, "c": 3, "d": 4})) })
         );
     }
 
@@ -502,42 +425,18 @@ mod tests {
         let m = mutation(Op::Upsert, "r1", 0, json!({"a": 1}));
         let first = push(&mut conn, "o", std::slice::from_ref(&m));
         let again = push(&mut conn, "o", &[m.clone(), m.clone()]);
-        let Outcome::Applied {
-            version,
-            seq,
-            server_time,
-        } = first[0]
-        else {
-            panic!()
-        };
-        assert_eq!(
-            again,
-            vec![
-                Outcome::Duplicate {
-                    version,
-                    seq,
-                    server_time
-                };
-                2
-            ]
-        );
+        let Outcome::Applied { version, seq, server_time } = first[0] else { panic!() };
+        assert_eq!(again, vec![Outcome::Duplicate { version, seq, server_time }; 2]);
         assert_eq!(counter(&conn, counters::DUPLICATE), 2);
         assert_eq!(counter(&conn, counters::APPLIED), 1);
         // Another organisation has its own idempotency space.
-        assert!(matches!(
-            push(&mut conn, "other", &[m])[0],
-            Outcome::Applied { .. }
-        ));
+        assert!(matches!(push(&mut conn, "other", &[m])[0], Outcome::Applied { .. }));
     }
 
     #[test]
     fn conflict_blocks_later_mutations_of_that_record_only() {
         let mut conn = db();
-        push(
-            &mut conn,
-            "o",
-            &[mutation(Op::Upsert, "r1", 0, json!({"a": 1}))],
-        );
+        push(&mut conn, "o", &[mutation(Op::Upsert, "r1", 0, json!({"a": 1}))]);
         let out = push(
             &mut conn,
             "o",
@@ -566,28 +465,12 @@ mod tests {
         bad_entity.entity = "a;drop table records".into();
         let bad_id = mutation(Op::Upsert, "a\u{0}b", 0, json!({}));
         let no_payload = mutation(Op::Upsert, "r3", 0, Value::Null);
-        let huge = mutation(
-            Op::Upsert,
-            "r4",
-            0,
-            json!({"x": "y".repeat(limits::MAX_PAYLOAD_BYTES)}),
-        );
+        let huge = mutation(Op::Upsert, "r4", 0, json!({"x": "y".repeat(limits::MAX_PAYLOAD_BYTES)}));
         let patch_missing = mutation(Op::Patch, "r5", 0, json!({"a": 1}));
         let delete_missing = mutation(Op::Delete, "r6", 0, Value::Null);
         let stale_missing = mutation(Op::Upsert, "r7", 3, json!({}));
-        let out = push(
-            &mut conn,
-            "o",
-            &[
-                bad_entity,
-                bad_id,
-                no_payload,
-                huge,
-                patch_missing,
-                delete_missing,
-                stale_missing,
-            ],
-        );
+        let out =
+            push(&mut conn, "o", &[bad_entity, bad_id, no_payload, huge, patch_missing, delete_missing, stale_missing]);
         let codes: Vec<RejectCode> = out
             .iter()
             .map(|o| match o {
@@ -598,21 +481,11 @@ mod tests {
         use RejectCode::*;
         assert_eq!(
             codes,
-            [
-                InvalidEntity,
-                InvalidRecordId,
-                InvalidPayload,
-                PayloadTooLarge,
-                NotFound,
-                NotFound,
-                NotFound
-            ]
+            [InvalidEntity, InvalidRecordId, InvalidPayload, PayloadTooLarge, NotFound, NotFound, NotFound]
         );
         assert_eq!(counter(&conn, counters::REJECTED), 7);
         assert_eq!(counter(&conn, counters::SEQ), 0);
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
-            .unwrap();
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
     }
 
@@ -622,10 +495,7 @@ mod tests {
         push(
             &mut conn,
             "o",
-            &[
-                mutation(Op::Upsert, "r", 0, json!({"a": 1})),
-                mutation(Op::Delete, "r", 1, Value::Null),
-            ],
+            &[mutation(Op::Upsert, "r", 0, json!({"a": 1})), mutation(Op::Delete, "r", 1, Value::Null)],
         );
         let out = push(
             &mut conn,
@@ -643,42 +513,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let out = push(
-            &mut conn,
-            "o",
-            &[mutation(Op::Patch, "r", 2, json!({"a": 2}))],
-        );
-        assert!(matches!(
-            out[0],
-            Outcome::Rejected {
-                code: RejectCode::NotFound,
-                ..
-            }
-        ));
+        let out = push(&mut conn, "o", &[mutation(Op::Patch, "r", 2, json!({"a": 2}))]);
+        assert!(matches!(out[0], Outcome::Rejected { code: RejectCode::NotFound, .. }));
         let out = push(&mut conn, "o", &[mutation(Op::Delete, "r", 2, Value::Null)]);
-        assert!(matches!(
-            out[0],
-            Outcome::Rejected {
-                code: RejectCode::NotFound,
-                ..
-            }
-        ));
+        assert!(matches!(out[0], Outcome::Rejected { code: RejectCode::NotFound, .. }));
     }
 
     #[test]
     fn records_are_per_org() {
         let mut conn = db();
-        push(
-            &mut conn,
-            "a",
-            &[mutation(Op::Upsert, "r", 0, json!({"secret": 1}))],
-        );
+        push(&mut conn, "a", &[mutation(Op::Upsert, "r", 0, json!({"secret": 1}))]);
         // Org b's write to the same key creates its own record, no conflict.
-        let out = push(
-            &mut conn,
-            "b",
-            &[mutation(Op::Upsert, "r", 0, json!({"mine": 1}))],
-        );
+        let out = push(&mut conn, "b", &[mutation(Op::Upsert, "r", 0, json!({"mine": 1}))]);
         assert!(matches!(out[0], Outcome::Applied { version: 1, .. }));
         let a = records::load(&conn, "a", "activity", "r").unwrap().unwrap();
         assert_eq!(a.data, obj(json!({"secret": 1})));

@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 /// Columns [`from_row`] expects, in order (also spelled out in [`load`]).
-pub const RECORD_COLUMNS: &str =
-    "entity, record_id, version, seq, deleted, data, edited_at, edited_by, server_time";
+pub const RECORD_COLUMNS: &str = "entity, record_id, version, seq, deleted, data, edited_at, edited_by, server_time";
 
 /// Reads a record selected with [`RECORD_COLUMNS`] starting at column
 /// `offset`.
@@ -60,25 +59,16 @@ impl StoredRow {
 }
 
 fn parse_object(text: &str) -> Result<Map<String, Value>> {
-    serde_json::from_str(text)
-        .map_err(|e| Error::Corrupt(format!("record data is not a JSON object: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("record data is not a JSON object: {e}")))
 }
 
 /// The record `(org, entity, record_id)`, tombstones included.
-pub fn load(
-    conn: &Connection,
-    org: &str,
-    entity: &str,
-    record_id: &str,
-) -> Result<Option<RemoteRecord>> {
+pub fn load(conn: &Connection, org: &str, entity: &str, record_id: &str) -> Result<Option<RemoteRecord>> {
     // A literal (not format!) so the hot path does not allocate the SQL.
-    const SQL: &str =
-        "SELECT entity, record_id, version, seq, deleted, data, edited_at, edited_by, \
+    const SQL: &str = "SELECT entity, record_id, version, seq, deleted, data, edited_at, edited_by, \
                        server_time FROM records WHERE org = ?1 AND entity = ?2 AND record_id = ?3";
     let mut stmt = conn.prepare_cached(SQL)?;
-    let row = stmt
-        .query_row((org, entity, record_id), |r| from_row(r, 0))
-        .optional()?;
+    let row = stmt.query_row((org, entity, record_id), |r| from_row(r, 0)).optional()?;
     row.map(StoredRow::into_remote).transpose()
 }
 
@@ -107,8 +97,7 @@ pub mod counters {
         if delta == 0 {
             return Ok(());
         }
-        let mut stmt =
-            conn.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1")?;
+        let mut stmt = conn.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1")?;
         stmt.execute((name, delta))?;
         Ok(())
     }

@@ -29,10 +29,7 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
         None
     };
     match reason {
-        Some(reason) => Err(Error::InvalidName {
-            what,
-            reason: format!("{name:?} {reason}"),
-        }),
+        Some(reason) => Err(Error::InvalidName { what, reason: format!("{name:?} {reason}") }),
         None => Ok(()),
     }
 }
@@ -58,17 +55,8 @@ pub fn add_user(conn: &Connection, name: &str, org: &str, password: &str) -> Res
 }
 
 pub fn find(conn: &Connection, name: &str) -> Result<Option<User>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT name, org, password_hash FROM users WHERE name = ?1")?;
-    Ok(stmt
-        .query_row([name], |r| {
-            Ok(User {
-                name: r.get(0)?,
-                org: r.get(1)?,
-                password_hash: r.get(2)?,
-            })
-        })
-        .optional()?)
+    let mut stmt = conn.prepare_cached("SELECT name, org, password_hash FROM users WHERE name = ?1")?;
+    Ok(stmt.query_row([name], |r| Ok(User { name: r.get(0)?, org: r.get(1)?, password_hash: r.get(2)? })).optional()?)
 }
 
 #[cfg(test)]
@@ -90,14 +78,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::db::migrations::migrate(&mut conn).unwrap();
         add_user(&conn, "ann", "org1", "pw").unwrap();
-        assert!(matches!(
-            add_user(&conn, "ann", "org2", "pw"),
-            Err(Error::UserExists(_))
-        ));
-        assert!(matches!(
-            add_user(&conn, "bob", "org1", ""),
-            Err(Error::EmptyPassword)
-        ));
+        assert!(matches!(add_user(&conn, "ann", "org2", "pw"), Err(Error::UserExists(_))));
+        assert!(matches!(add_user(&conn, "bob", "org1", ""), Err(Error::EmptyPassword)));
         let u = find(&conn, "ann").unwrap().unwrap();
         assert_eq!(u.org, "org1");
         assert!(password::verify("pw", &u.password_hash));

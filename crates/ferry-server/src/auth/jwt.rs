@@ -30,41 +30,26 @@ impl JwtKeys {
         validation.leeway = 0;
         validation.validate_exp = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
     }
 
     /// A token for `user` of `org` valid for `ttl` from `now_ms`; returns the
     /// token and its expiry in ms.
-    pub fn issue(
-        &self,
-        user: &str,
-        org: &str,
-        ttl: Duration,
-        now_ms: i64,
-    ) -> Result<(String, i64)> {
+    pub fn issue(&self, user: &str, org: &str, ttl: Duration, now_ms: i64) -> Result<(String, i64)> {
         let iat = now_ms.div_euclid(1000);
         let exp = iat.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2));
-        let claims = AccessClaims {
-            sub: user.to_owned(),
-            org: org.to_owned(),
-            exp,
-            iat,
-        };
+        let claims = AccessClaims { sub: user.to_owned(), org: org.to_owned(), exp, iat };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, exp.saturating_mul(1000)))
     }
 
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })
+            },
+        )
     }
 }
 
@@ -76,18 +61,14 @@ mod tests {
     #[test]
     fn issue_verify_expire() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
-        let (token, exp) = keys
-            .issue("ann", "org1", Duration::from_secs(60), now_ms())
-            .unwrap();
+        let (token, exp) = keys.issue("ann", "org1", Duration::from_secs(60), now_ms()).unwrap();
         assert!(exp > now_ms());
         let claims = keys.verify(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.org.as_str()), ("ann", "org1"));
 
         // Expired 5 s ago: refused although jsonwebtoken's default leeway
         // would have accepted it.
-        let (old, _) = keys
-            .issue("ann", "org1", Duration::from_secs(1), now_ms() - 6000)
-            .unwrap();
+        let (old, _) = keys.issue("ann", "org1", Duration::from_secs(1), now_ms() - 6000).unwrap();
         assert_eq!(keys.verify(&old), Err(TokenError::Expired));
 
         let other = JwtKeys::new(b"another secret of thirty-two byt");

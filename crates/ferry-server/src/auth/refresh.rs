@@ -229,7 +229,7 @@ mod tests {
         // The answer carrying `lost` never arrived; the client retries t1.
         assert_eq!(consume(&conn, &t1, 1500).unwrap(), retried());
         let _ = lost; // never presented: its client never saw it
-        // Lost again: the grace still runs from t1's first use.
+                      // Lost again: the grace still runs from t1's first use.
         let _lost_again = issue(&conn, "fam", 1500);
         assert_eq!(consume(&conn, &t1, 1000 + REUSE_GRACE_MS).unwrap(), retried());
         let kept = issue(&conn, "fam", 1000 + REUSE_GRACE_MS);

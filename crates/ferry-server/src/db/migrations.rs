@@ -89,10 +89,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > known {
-        return Err(Error::SchemaTooNew {
-            found: current,
-            known,
-        });
+        return Err(Error::SchemaTooNew { found: current, known });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
@@ -112,9 +109,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         migrate(&mut conn).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
     }
 
@@ -122,9 +117,6 @@ mod tests {
     fn refuses_newer_schema() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA user_version = 99").unwrap();
-        assert!(matches!(
-            migrate(&mut conn),
-            Err(Error::SchemaTooNew { found: 99, .. })
-        ));
+        assert!(matches!(migrate(&mut conn), Err(Error::SchemaTooNew { found: 99, .. })));
     }
 }

@@ -31,9 +31,7 @@ pub struct ServerDb {
 
 impl std::fmt::Debug for ServerDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerDb")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("ServerDb").field("path", &self.path).finish()
     }
 }
 
@@ -41,10 +39,7 @@ impl ServerDb {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let open_err = |source| Error::Open {
-            path: path.clone(),
-            source,
-        };
+        let open_err = |source| Error::Open { path: path.clone(), source };
         let mut conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // WAL: readers never block the writer. synchronous=FULL: an answered
@@ -55,9 +50,7 @@ impl ServerDb {
         // get shallower and a batch's commit writes fewer WAL frames
         // (server-push +8% measured). No effect on an existing database.
         conn.pragma_update(None, "page_size", 16384).map_err(open_err)?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(open_err)?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(open_err)?;
         let wal = mode.eq_ignore_ascii_case("wal");
         if !wal {
             // In-memory databases (tests) report "memory"; files should not.
@@ -66,10 +59,8 @@ impl ServerDb {
         // 64 MB of page cache: the applied-mutation index grows with every
         // mutation ever applied and is probed on each one.
         conn.pragma_update(None, "cache_size", -65536)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
         ensure_jwt_secret(&conn)?;
@@ -119,10 +110,7 @@ impl ServerDb {
     /// The secret that signs access tokens.
     pub fn jwt_secret(&self) -> Result<Vec<u8>> {
         self.with_conn(|conn| {
-            conn.query_row("SELECT value FROM meta WHERE key = 'jwt_secret'", [], |r| {
-                r.get(0)
-            })
-            .map_err(Error::from)
+            conn.query_row("SELECT value FROM meta WHERE key = 'jwt_secret'", [], |r| r.get(0)).map_err(Error::from)
         })
     }
 }
@@ -140,18 +128,12 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 /// Creates the JWT secret on first open. Random per database, so two servers
 /// never accept each other's tokens and restarts keep sessions valid.
 fn ensure_jwt_secret(conn: &Connection) -> Result<()> {
-    let existing: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'jwt_secret'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
+    let existing: Option<Vec<u8>> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'jwt_secret'", [], |r| r.get(0)).optional()?;
     if existing.is_none() {
         let mut secret = vec![0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('jwt_secret', ?1)",
-            [secret],
-        )?;
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('jwt_secret', ?1)", [secret])?;
     }
     Ok(())
 }

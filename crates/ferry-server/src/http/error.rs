@@ -15,19 +15,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::MalformedRequest,
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, message)
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
@@ -44,19 +36,11 @@ impl ApiError {
 
     pub fn invalid_credentials() -> Self {
         // Same words whether or not the user exists: no account probing.
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidCredentials,
-            "wrong user name or password",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "wrong user name or password")
     }
 
     pub fn invalid_refresh_token(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidRefreshToken,
-            message,
-        )
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidRefreshToken, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -82,10 +66,7 @@ impl From<crate::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.code,
-            message: self.message,
-        };
+        let body = ErrorBody { error: self.code, message: self.message };
         (self.status, Json(body)).into_response()
     }
 }

@@ -39,10 +39,7 @@ where
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 too_large_body()
             } else {
-                ApiError::malformed(format!(
-                    "cannot read the request body: {}",
-                    rejection.body_text()
-                ))
+                ApiError::malformed(format!("cannot read the request body: {}", rejection.body_text()))
             }
         })?;
         serde_json::from_slice(&bytes)
@@ -67,11 +64,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Middleware: answers `413 too_large` to a request whose declared
 /// `Content-Length` is over the limit, without parsing it.
 pub async fn reject_oversized_bodies(req: Request, next: Next) -> Response {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {
         Some(len) if len > limits::MAX_BODY_BYTES as u64 => {
             if len <= DRAIN_MAX_BYTES {
@@ -109,10 +102,7 @@ impl FromRequestParts<AppState> for AuthUser {
             )
         })?;
         match state.auth.keys.verify(token) {
-            Ok(claims) => Ok(AuthUser {
-                user: claims.sub,
-                org: claims.org,
-            }),
+            Ok(claims) => Ok(AuthUser { user: claims.sub, org: claims.org }),
             Err(TokenError::Expired) => Err(ApiError::unauthorized(
                 "access token expired: refresh it with POST /v1/auth/refresh, or sign in again",
             )),

@@ -72,10 +72,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Every answer, errors included, tells the client the server's clock.
 async fn add_server_time(mut res: Response) -> Response {
-    res.headers_mut().insert(
-        HeaderName::from_static(SERVER_TIME_HEADER),
-        HeaderValue::from(now_ms()),
-    );
+    res.headers_mut().insert(HeaderName::from_static(SERVER_TIME_HEADER), HeaderValue::from(now_ms()));
     res
 }
 

@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::Json;
 use ferry_protocol::{
-    limits, validate_entity, validate_record_id, ErrorCode, Health, LoginRequest, PullResponse,
-    PushRequest, PushResponse, RefreshRequest, RemoteRecord, TokenResponse, PROTOCOL_VERSION,
+    limits, validate_entity, validate_record_id, ErrorCode, Health, LoginRequest, PullResponse, PushRequest,
+    PushResponse, RefreshRequest, RemoteRecord, TokenResponse, PROTOCOL_VERSION,
 };
 use serde::Deserialize;
 
@@ -35,10 +35,7 @@ pub async fn login(
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = req;
-    let user = state
-        .db
-        .call(move |conn| users::find(conn, &username))
-        .await?;
+    let user = state.db.call(move |conn| users::find(conn, &username)).await?;
     // argon2 is deliberately slow: keep it off the async workers and outside
     // the database lock.
     let user = tokio::task::spawn_blocking(move || match user {
@@ -73,10 +70,7 @@ pub async fn refresh(
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let st = state.clone();
-    let answer = state
-        .db
-        .call(move |conn| st.auth.refresh(conn, &req.refresh_token))
-        .await?;
+    let answer = state.db.call(move |conn| st.auth.refresh(conn, &req.refresh_token)).await?;
     match answer {
         Ok(tokens) => {
             tracing::info!(user = %tokens.user, org = %tokens.org, "token refreshed");
@@ -84,13 +78,11 @@ pub async fn refresh(
         }
         Err(RefreshFailure::Reused) => {
             tracing::warn!("refresh token reused; its family is revoked");
-            Err(ApiError::invalid_refresh_token(
-                "refresh token reuse detected: this session is revoked; sign in again",
-            ))
+            Err(ApiError::invalid_refresh_token("refresh token reuse detected: this session is revoked; sign in again"))
         }
-        Err(RefreshFailure::Invalid) => Err(ApiError::invalid_refresh_token(
-            "refresh token is unknown, expired or revoked; sign in again",
-        )),
+        Err(RefreshFailure::Invalid) => {
+            Err(ApiError::invalid_refresh_token("refresh token is unknown, expired or revoked; sign in again"))
+        }
     }
 }
 
@@ -99,10 +91,7 @@ pub async fn logout(
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     // Unknown tokens get the same answer: logging out twice is fine.
-    state
-        .db
-        .call(move |conn| refresh::revoke_family_of(conn, &req.refresh_token))
-        .await?;
+    state.db.call(move |conn| refresh::revoke_family_of(conn, &req.refresh_token)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,10 +139,7 @@ pub async fn pull(
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Json<PullResponse>, ApiError> {
     let Query(params) = params.map_err(|e| {
-        ApiError::invalid_request(format!(
-            "{}; expected ?since=SEQ&limit=N with non-negative integers",
-            e.body_text()
-        ))
+        ApiError::invalid_request(format!("{}; expected ?since=SEQ&limit=N with non-negative integers", e.body_text()))
     })?;
     let since = params.since.unwrap_or(0);
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT);
@@ -164,10 +150,7 @@ pub async fn pull(
         )));
     }
     let org = auth.org;
-    let page = state
-        .db
-        .call(move |conn| pull_mod::pull(conn, &org, since, limit))
-        .await?;
+    let page = state.db.call(move |conn| pull_mod::pull(conn, &org, since, limit)).await?;
     Ok(Json(page))
 }
 
@@ -181,13 +164,8 @@ pub async fn record(
     validate_record_id(&record_id).map_err(ApiError::invalid_request)?;
     let org = auth.org;
     let (e, r) = (entity.clone(), record_id.clone());
-    let found = state
-        .db
-        .call(move |conn| records::load(conn, &org, &e, &r))
-        .await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no record {entity}/{record_id}")))
+    let found = state.db.call(move |conn| records::load(conn, &org, &e, &r)).await?;
+    found.map(Json).ok_or_else(|| ApiError::not_found(format!("no record {entity}/{record_id}")))
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {
