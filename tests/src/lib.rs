@@ -7,6 +7,7 @@
 
 pub mod chaos;
 pub mod ferry;
+pub mod pg;
 pub mod proxy;
 pub mod server;
 

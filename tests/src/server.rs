@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,19 +20,25 @@ use uuid::Uuid;
 
 use crate::{bin_path, free_port};
 
+pub use crate::pg::{Backend, TestDb};
+
 /// Generous: a loaded 2-core CI machine can be slow to start a process.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A `ferry-server` process on a temporary database.
 ///
-/// It listens on a port picked once, so [`TestServer::restart`] brings it
-/// back at the same URL, as clients expect of a real server. Killed on drop.
+/// The database is a SQLite file, or a fresh PostgreSQL database when
+/// `FERRY_TEST_BACKEND=postgres` (see [`TestDb`]); the same tests run
+/// against both. It listens on a port picked once, so
+/// [`TestServer::restart`] brings it back at the same URL, as clients
+/// expect of a real server. Killed on drop.
 pub struct TestServer {
     dir: tempfile::TempDir,
-    db: PathBuf,
+    db: Arc<TestDb>,
     port: u16,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -45,13 +51,18 @@ impl TestServer {
     /// Starts a server with extra command-line flags, e.g.
     /// `["--access-token-ttl", "1"]`.
     pub fn start_with(extra_args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("ferry-server.db");
+        Self::start_on(Arc::new(TestDb::new()), extra_args, &[])
+    }
+
+    /// Starts a server (another node, if others use it) on `db`, with extra
+    /// flags and environment variables.
+    pub fn start_on(db: Arc<TestDb>, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Self {
         let mut server = TestServer {
-            dir,
+            dir: tempfile::tempdir().expect("temp dir"),
             db,
             port: 0,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            extra_env: extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             child: None,
         };
         // A port that was free a moment ago may have been taken since: try
@@ -67,6 +78,16 @@ impl TestServer {
         panic!("ferry-server did not start: {last_error}");
     }
 
+    /// The database this server runs on (to start more nodes on it).
+    pub fn db(&self) -> Arc<TestDb> {
+        self.db.clone()
+    }
+
+    /// What `--db` gets: a file path or a PostgreSQL URL.
+    pub fn db_arg(&self) -> &str {
+        self.db.arg()
+    }
+
     /// Replaces the extra command-line flags used by the next [`restart`](Self::restart).
     pub fn set_args(&mut self, extra_args: &[&str]) {
         self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
@@ -77,8 +98,10 @@ impl TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The SQLite file, for tests that read it directly; panics on
+    /// PostgreSQL.
     pub fn db_path(&self) -> &Path {
-        &self.db
+        self.db.sqlite_path().expect("this test reads the SQLite file directly: run it with the SQLite backend")
     }
 
     /// Everything the server wrote to stderr (its logs), across restarts.
@@ -102,12 +125,13 @@ impl TestServer {
         let _ = writeln!(log, "---- starting ferry-server on port {}", self.port);
         let mut child = Command::new(bin_path("ferry-server"))
             .arg("--db")
-            .arg(&self.db)
+            .arg(self.db.arg())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .args(&self.extra_args)
             .arg("serve")
             .env("RUST_LOG", "info")
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -212,7 +236,7 @@ impl TestServer {
 
     /// Runs a `ferry-server` CLI command on this server's database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_cli(&self.db, args, stdin)
+        run_cli(self.db.arg(), args, stdin)
     }
 
     /// `ferry-server user add NAME --org ORG --password-stdin`; panics on
@@ -260,7 +284,7 @@ impl Drop for TestServer {
 }
 
 /// Runs `ferry-server --db DB ARGS...`, feeding `stdin` if given.
-pub fn run_cli(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+pub fn run_cli(db: impl AsRef<std::ffi::OsStr>, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(bin_path("ferry-server"))
         .arg("--db")
         .arg(db)

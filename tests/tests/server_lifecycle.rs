@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_e2e::bin_path;
-use ferry_e2e::server::{run_cli, upsert, TestServer};
+use ferry_e2e::server::{run_cli, upsert, TestDb, TestServer};
 use ferry_protocol::{Mutation, Outcome, PushRequest, PushResponse};
 use serde_json::json;
 
@@ -32,9 +32,9 @@ fn sigterm_stops_cleanly_with_exit_code_0_and_data_survives() {
 
 #[test]
 fn user_add_validates_its_input() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let ok = run_cli(&db, &["user", "add", "ann", "--org", "red", "--password-stdin"], Some("pw\n"));
+    let test_db = TestDb::new();
+    let db = test_db.arg();
+    let ok = run_cli(db, &["user", "add", "ann", "--org", "red", "--password-stdin"], Some("pw\n"));
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 
     let cases: [(&[&str], Option<&str>); 5] = [
@@ -45,7 +45,7 @@ fn user_add_validates_its_input() {
         (&["user", "add", "bad\tname", "--password-stdin"], Some("pw")),
     ];
     for (args, stdin) in cases {
-        let out = run_cli(&db, args, stdin);
+        let out = run_cli(db, args, stdin);
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(!out.stderr.is_empty(), "{args:?} explains itself");
     }
@@ -53,7 +53,7 @@ fn user_add_validates_its_input() {
     // the default organisation is "default".
     let server = TestServer::start();
     server.add_user("carl", "default", "pw");
-    let out = run_cli(server.db_path(), &["user", "add", "dora", "--password-stdin"], Some("pw\n"));
+    let out = run_cli(server.db_arg(), &["user", "add", "dora", "--password-stdin"], Some("pw\n"));
     assert!(out.status.success());
     let client = server.client();
     let ok = client.try_login("dora", "pw");
@@ -93,7 +93,7 @@ fn stats_and_dump_cli() {
     // Human output, global flags after the subcommand, and the env variable.
     let human = std::process::Command::new(bin_path("ferry-server"))
         .args(["stats", "--db"])
-        .arg(server.db_path())
+        .arg(server.db_arg())
         .output()
         .unwrap();
     assert!(human.status.success());
@@ -101,7 +101,7 @@ fn stats_and_dump_cli() {
     assert!(text.contains("note: 2") && text.contains("tombstones: 1"), "{text}");
     let via_env = std::process::Command::new(bin_path("ferry-server"))
         .args(["stats", "--json"])
-        .env("FERRY_SERVER_DB", server.db_path())
+        .env("FERRY_SERVER_DB", server.db_arg())
         .output()
         .unwrap();
     assert!(via_env.status.success());
@@ -109,7 +109,8 @@ fn stats_and_dump_cli() {
     assert_eq!(parsed, stats);
 
     // A mistyped path is an error, not an empty database.
-    let missing = server.db_path().with_file_name("typo.db");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
     let out = run_cli(&missing, &["stats", "--json"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
@@ -118,10 +119,10 @@ fn stats_and_dump_cli() {
 
 #[test]
 fn listen_on_port_0_prints_the_real_port() {
-    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
     let mut child = std::process::Command::new(bin_path("ferry-server"))
         .arg("--db")
-        .arg(dir.path().join("s.db"))
+        .arg(db.arg())
         .args(["--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -154,12 +155,12 @@ fn assert_one_line_error(out: &std::process::Output, needles: &[&str]) {
 
 #[test]
 fn operator_mistakes_get_one_line_with_a_hint() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
+    let test_db = TestDb::new();
+    let db = test_db.arg();
     let add_ann = || {
         let mut child = Command::new(bin_path("ferry-server"))
             .arg("--db")
-            .arg(&db)
+            .arg(db)
             .args(["user", "add", "ann", "--password-stdin"])
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::piped())
@@ -179,7 +180,7 @@ fn operator_mistakes_get_one_line_with_a_hint() {
     let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(bin_path("ferry-server"))
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args(["--listen", &addr, "serve"])
         .env("RUST_BACKTRACE", "1")
         .env("RUST_LOG", "warn")

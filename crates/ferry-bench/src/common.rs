@@ -91,7 +91,7 @@ pub fn enqueue(engine: &Engine, start: usize, n: usize) -> Result<Duration> {
 /// An embedded ferry-server on a temporary database, loopback, free port.
 pub struct BenchServer {
     pub url: String,
-    pub db: PathBuf,
+    storage: std::sync::Arc<dyn ferry_server::Storage>,
     server: Option<ferry_server::RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -101,12 +101,13 @@ impl BenchServer {
     pub async fn start() -> Result<BenchServer> {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("server.db");
-        let db2 = db.clone();
-        tokio::task::spawn_blocking(move || ferry_server::add_user(&db2, USER, "bench", PASSWORD)).await??;
-        let mut config = ferry_server::Config::new(&db);
+        let location = ferry_server::DbLocation::Sqlite(db);
+        let storage = ferry_server::storage::open(&location).await?;
+        ferry_server::users::add_user(&*storage, USER, "bench", PASSWORD).await?;
+        let mut config = ferry_server::Config::new(location);
         config.listen = "127.0.0.1:0".parse()?;
-        let server = ferry_server::serve(config).await?;
-        Ok(BenchServer { url: server.url(), db, server: Some(server), _dir: dir })
+        let server = ferry_server::serve_with(config, storage.clone()).await?;
+        Ok(BenchServer { url: server.url(), storage, server: Some(server), _dir: dir })
     }
 
     pub async fn stop(mut self) -> Result<()> {
@@ -116,8 +117,8 @@ impl BenchServer {
         Ok(())
     }
 
-    pub fn stats(&self) -> Result<ferry_server::Stats> {
-        Ok(ferry_server::ServerDb::open(&self.db)?.stats()?)
+    pub async fn stats(&self) -> Result<ferry_server::Stats> {
+        Ok(self.storage.stats().await?)
     }
 }
 

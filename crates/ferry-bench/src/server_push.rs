@@ -42,16 +42,17 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("bench.db");
-    ferry_server::add_user(&db, "bench", "bench", "bench-password")?;
+    let db = ferry_server::DbLocation::Sqlite(dir.path().join("bench.db"));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut config = ferry_server::Config::new(&db);
+        let storage = ferry_server::storage::open(&db).await?;
+        ferry_server::users::add_user(&*storage, "bench", "bench", "bench-password").await?;
+        let mut config = ferry_server::Config::new(db);
         config.listen = "127.0.0.1:0".parse()?;
-        let server = ferry_server::serve(config).await?;
+        let server = ferry_server::serve_with(config, storage.clone()).await?;
         let result = push_all(&server.url(), &args).await;
         server.shutdown().await?;
-        let stats = ferry_server::ServerDb::open(&db)?.stats()?;
+        let stats = storage.stats().await?;
         ensure!(
             stats.mutations_applied == args.mutations as u64,
             "server applied {} mutations, expected {}",

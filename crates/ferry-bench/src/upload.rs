@@ -70,7 +70,7 @@ pub fn measure(n: usize) -> Result<Measured> {
         let report = engine.sync_once().await?;
         let upload = t.elapsed();
         ensure!(report.uploaded as usize == n, "uploaded {} of {n}", report.uploaded);
-        let stats = server.stats()?;
+        let stats = server.stats().await?;
         ensure!(stats.mutations_applied as usize == n, "server applied {} of {n}", stats.mutations_applied);
         drop(engine);
         server.stop().await?;

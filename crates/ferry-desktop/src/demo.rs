@@ -121,19 +121,14 @@ fn obj(v: Value) -> Fields {
 /// Starts the server, creates both accounts, signs both devices in and sets
 /// the demo's conflict policies. The app's engine is not running yet.
 pub async fn start(this: &Bridge, root: &Path) -> anyhow::Result<Demo> {
-    let db = root.join("server.db");
-    {
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            ferry_server::add_user(&db, USER, ORG, PASSWORD)?;
-            ferry_server::add_user(&db, COLLEAGUE, ORG, COLLEAGUE_PASSWORD)?;
-            Ok(())
-        })
-        .await??;
-    }
-    let mut config = ferry_server::Config::new(&db);
+    let db_path = root.join("server.db");
+    let db = ferry_server::DbLocation::Sqlite(db_path.clone());
+    let storage = ferry_server::storage::open(&db).await?;
+    ferry_server::users::add_user(&*storage, USER, ORG, PASSWORD).await?;
+    ferry_server::users::add_user(&*storage, COLLEAGUE, ORG, COLLEAGUE_PASSWORD).await?;
+    let mut config = ferry_server::Config::new(db);
     config.listen = "127.0.0.1:0".parse()?;
-    let server = ferry_server::serve(config).await?;
+    let server = ferry_server::serve_with(config, storage).await?;
     let url = server.url();
     tracing::info!(%url, "demo server running");
     // This device reaches it through a network the script can unplug; the
@@ -156,7 +151,7 @@ pub async fn start(this: &Bridge, root: &Path) -> anyhow::Result<Demo> {
     let info = json!({
         "server": url,
         "network": network.url(),
-        "server_db": db,
+        "server_db": db_path,
         "user": USER,
         "colleague": COLLEAGUE,
         "org": ORG,

@@ -1,25 +1,26 @@
 //! Errors of the server library.
 //!
-//! HTTP handlers turn these into `500 internal` answers (see
+//! HTTP handlers turn these into `500 internal` answers, or `503
+//! unavailable` with `Retry-After` while the database cannot be reached (see
 //! `http::error`); the CLI prints them. Client mistakes are not errors here:
 //! they are answered directly by the HTTP layer or become per-mutation
-//! `rejected` outcomes.
+//! `rejected` outcomes. No database library's error type appears here: each
+//! storage backend turns its own into these.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// Everything that can go wrong inside the server that is not the client's
 /// fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot open database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    #[error("cannot open database {location}: {message}")]
+    Open { location: String, message: String },
+    #[error("database error ({backend}): {message}")]
+    Database { backend: &'static str, message: String },
+    /// The database cannot be reached or is overloaded right now; nothing of
+    /// the request was applied and it may be retried.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error(
         "database schema version {found} is newer than this ferry-server knows ({known}); \
          upgrade ferry-server"
@@ -47,6 +48,9 @@ pub enum Error {
     Jwt(#[from] jsonwebtoken::errors::Error),
     #[error("background task failed: {0}")]
     Task(String),
+    /// `ferry-server copy` refused or found the source changing under it.
+    #[error("{0}")]
+    Copy(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,41 +1,41 @@
 //! Ferry's reference sync backend.
 //!
 //! Push, pull and auth over HTTP (see `docs/protocol.md`), on an embedded
-//! SQLite database. The `ferry-server` binary is a thin CLI over this
+//! SQLite database or on PostgreSQL shared by several nodes (see
+//! [`storage`]). The `ferry-server` binary is a thin CLI over this
 //! library; the desktop app's demo mode and the benchmarks embed it:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_server::Error> {
-//! let db = "/tmp/demo.db";
-//! ferry_server::add_user(db, "ann", "default", "secret")?;
+//! let db = ferry_server::DbLocation::parse("/tmp/demo.db");
+//! let storage = ferry_server::storage::open(&db).await?;
+//! ferry_server::users::add_user(&*storage, "ann", "default", "secret").await?;
 //! let server = ferry_server::serve(ferry_server::Config::new(db)).await?;
 //! println!("{}", server.url());
 //! server.shutdown().await?;
 //! # Ok(()) }
 //! ```
 
+pub mod apply;
 pub mod auth;
 mod clock;
-pub mod db;
 mod error;
 mod http;
-pub mod pull;
-pub mod push;
-mod records;
 pub mod stats;
+pub mod storage;
 pub mod users;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use clock::now_ms;
-pub use db::ServerDb;
 pub use error::{Error, Result};
 pub use stats::{DumpRecord, Stats};
+pub use storage::{DbLocation, Storage};
 
 /// Default lifetime of an access token.
 pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(900);
@@ -47,7 +47,7 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4
 /// How to run a server.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub db_path: PathBuf,
+    pub db: DbLocation,
     /// Port 0 picks a free port; see [`RunningServer::addr`].
     pub listen: SocketAddr,
     pub access_ttl: Duration,
@@ -58,9 +58,9 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but the database.
-    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+    pub fn new(db: impl Into<DbLocation>) -> Self {
         Self {
-            db_path: db_path.into(),
+            db: db.into(),
             listen: DEFAULT_LISTEN,
             access_ttl: DEFAULT_ACCESS_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
@@ -104,17 +104,20 @@ impl RunningServer {
 
 /// Opens (creating and migrating) the database and starts serving.
 pub async fn serve(config: Config) -> Result<RunningServer> {
-    let db_path = config.db_path.clone();
-    let db = tokio::task::spawn_blocking(move || ServerDb::open(db_path))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-    let secret = db.jwt_secret()?;
+    let storage = storage::open(&config.db).await?;
+    serve_with(config, storage).await
+}
+
+/// Starts serving on an already opened database.
+pub async fn serve_with(config: Config, storage: Arc<dyn Storage>) -> Result<RunningServer> {
+    let secret = storage.signing_secret().await?;
     let auth = auth::Auth {
         keys: auth::JwtKeys::new(&secret),
         access_ttl: config.access_ttl,
         refresh_ttl: config.refresh_ttl,
     };
-    let app = http::router(http::AppState::with_max_payload(db, auth, config.max_payload_bytes));
+    let location = storage.location();
+    let app = http::router(http::AppState::with_max_payload(storage, auth, config.max_payload_bytes));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind { addr: config.listen, source })?;
@@ -129,12 +132,6 @@ pub async fn serve(config: Config) -> Result<RunningServer> {
             })
             .await
     });
-    tracing::info!(%addr, db = %config.db_path.display(), "ferry-server listening");
+    tracing::info!(%addr, db = %location, "ferry-server listening");
     Ok(RunningServer { addr, stop, task })
-}
-
-/// Creates user `name` in organisation `org` in the database at `db_path`
-/// (created if missing). Blocking: argon2 hashing takes a moment.
-pub fn add_user(db_path: impl AsRef<Path>, name: &str, org: &str, password: &str) -> Result<()> {
-    ServerDb::open(db_path)?.add_user(name, org, password)
 }

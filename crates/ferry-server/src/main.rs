@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ferry_server::{Config, ServerDb};
+use ferry_server::{Config, DbLocation, Storage};
 
 #[derive(Debug, Parser)]
 #[command(name = "ferry-server", version, about = "Ferry's reference sync backend")]
 struct Cli {
-    /// SQLite database file (created if missing).
-    #[arg(long, global = true, env = "FERRY_SERVER_DB", default_value = "ferry-server.db")]
-    db: PathBuf,
+    /// The database: a SQLite file (created if missing), or a PostgreSQL URL
+    /// (postgres://USER@HOST[:PORT]/DATABASE) shared by several nodes.
+    #[arg(long, global = true, env = "FERRY_SERVER_DB", default_value = "ferry-server.db", value_parser = parse_db)]
+    db: DbLocation,
 
     #[command(flatten)]
     serve: ServeArgs,
@@ -63,6 +64,25 @@ enum Command {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Move a SQLite server's data into an empty PostgreSQL database: users,
+    /// sessions, signing key, records, applied mutation ids and counters, so
+    /// clients keep syncing without signing in again. Stop the SQLite server
+    /// first.
+    Copy {
+        /// The SQLite database file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database (postgres://USER@HOST[:PORT]/DATABASE).
+        #[arg(long)]
+        to: String,
+    },
+}
+
+fn parse_db(text: &str) -> Result<DbLocation, String> {
+    if text.is_empty() {
+        return Err("empty: give a SQLite file path or a postgres:// URL".into());
+    }
+    Ok(DbLocation::parse(text))
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,66 +150,97 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
             _ => "choose a --listen ADDR that belongs to this machine, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
         },
         ferry_server::Error::UserExists(_) => "choose another name; the existing user keeps its password",
-        ferry_server::Error::Open { .. } => "check the --db path (or FERRY_SERVER_DB) and its permissions",
+        ferry_server::Error::Open { .. } => {
+            "check --db (or FERRY_SERVER_DB): a SQLite file path and its permissions, or a PostgreSQL URL, \
+             its server, user and database"
+        }
+        ferry_server::Error::Unavailable(_) => "check that the database server runs and can be reached, then try again",
         _ => return None,
     })
 }
 
 fn run(cli: Cli) -> Result<()> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.db, cli.serve),
-        Command::User(UserCommand::Add { name, org, password_stdin: _ }) => {
-            let password = read_password()?;
-            let db = open(&cli.db)?;
-            db.add_user(&name, &org, &password).with_context(|| format!("cannot add user {name:?}"))?;
-            eprintln!("added user {name:?} to organisation {org:?}");
-            Ok(())
-        }
-        Command::Stats { json } => {
-            let stats = open_existing(&cli.db)?.stats()?;
-            let mut out = std::io::stdout().lock();
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
-            } else {
-                writeln!(out, "records (live):")?;
-                if stats.records.is_empty() {
-                    writeln!(out, "  (none)")?;
-                }
-                for (entity, n) in &stats.records {
-                    writeln!(out, "  {entity}: {n}")?;
-                }
-                writeln!(out, "tombstones: {}", stats.tombstones)?;
-                writeln!(out, "mutations applied: {}", stats.mutations_applied)?;
-                writeln!(out, "distinct applied ids: {}", stats.distinct_applied_ids)?;
-                writeln!(out, "mutations duplicate: {}", stats.mutations_duplicate)?;
-                writeln!(out, "conflicts: {}", stats.conflicts)?;
-                writeln!(out, "rejected: {}", stats.rejected)?;
-            }
-            Ok(())
-        }
-        Command::Dump { org } => {
-            let records = open_existing(&cli.db)?.dump(org.as_deref())?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for record in &records {
-                writeln!(out, "{}", serde_json::to_string(record)?)?;
-            }
-            out.flush()?;
-            Ok(())
-        }
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Serve = command {
+        return serve(cli.db, cli.serve);
     }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            Command::Serve => unreachable!("handled above"),
+            Command::User(UserCommand::Add { name, org, password_stdin: _ }) => {
+                let password = read_password()?;
+                let db = open(&cli.db).await?;
+                ferry_server::users::add_user(&*db, &name, &org, &password)
+                    .await
+                    .with_context(|| format!("cannot add user {name:?}"))?;
+                eprintln!("added user {name:?} to organisation {org:?}");
+                Ok(())
+            }
+            Command::Stats { json } => {
+                let stats = open_existing(&cli.db).await?.stats().await?;
+                let mut out = std::io::stdout().lock();
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+                } else {
+                    writeln!(out, "records (live):")?;
+                    if stats.records.is_empty() {
+                        writeln!(out, "  (none)")?;
+                    }
+                    for (entity, n) in &stats.records {
+                        writeln!(out, "  {entity}: {n}")?;
+                    }
+                    writeln!(out, "tombstones: {}", stats.tombstones)?;
+                    writeln!(out, "mutations applied: {}", stats.mutations_applied)?;
+                    writeln!(out, "distinct applied ids: {}", stats.distinct_applied_ids)?;
+                    writeln!(out, "mutations duplicate: {}", stats.mutations_duplicate)?;
+                    writeln!(out, "conflicts: {}", stats.conflicts)?;
+                    writeln!(out, "rejected: {}", stats.rejected)?;
+                }
+                Ok(())
+            }
+            Command::Dump { org } => {
+                let records = open_existing(&cli.db).await?.dump(org.as_deref()).await?;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                for record in &records {
+                    writeln!(out, "{}", serde_json::to_string(record)?)?;
+                }
+                out.flush()?;
+                Ok(())
+            }
+            Command::Copy { from, to } => {
+                if !to.starts_with("postgres://") && !to.starts_with("postgresql://") {
+                    bail!("--to must be a PostgreSQL URL (postgres://USER@HOST[:PORT]/DATABASE), got {to:?}");
+                }
+                let target = DbLocation::parse(&to);
+                let report = ferry_server::storage::copy::sqlite_to_postgres(&from, &to)
+                    .await
+                    .with_context(|| format!("cannot copy {} to {target}", from.display()))?;
+                writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&report)?)?;
+                eprintln!(
+                    "copied {} users, {} refresh tokens, {} organisations, {} records and {} applied mutation ids \
+                     to {target}; start ferry-server with --db on it",
+                    report.users, report.refresh_tokens, report.organisations, report.records, report.applied_mutations
+                );
+                Ok(())
+            }
+        }
+    })
 }
 
-fn open(path: &std::path::Path) -> Result<ServerDb> {
-    ServerDb::open(path).with_context(|| format!("cannot open database {}", path.display()))
+async fn open(db: &DbLocation) -> Result<std::sync::Arc<dyn Storage>> {
+    ferry_server::storage::open(db).await.with_context(|| format!("cannot open database {db}"))
 }
 
 /// For read-only commands: a mistyped path must not create an empty
 /// database and report zeros.
-fn open_existing(path: &std::path::Path) -> Result<ServerDb> {
-    if !path.exists() {
-        bail!("no database at {}; pass --db PATH (or set FERRY_SERVER_DB)", path.display());
+async fn open_existing(db: &DbLocation) -> Result<std::sync::Arc<dyn Storage>> {
+    if let DbLocation::Sqlite(path) = db {
+        if !path.exists() {
+            bail!("no database at {}; pass --db PATH (or set FERRY_SERVER_DB)", path.display());
+        }
     }
-    open(path)
+    open(db).await
 }
 
 /// The whole of standard input, minus one trailing newline.
@@ -203,9 +254,9 @@ fn read_password() -> Result<String> {
     Ok(trimmed.to_owned())
 }
 
-fn serve(db: PathBuf, args: ServeArgs) -> Result<()> {
+fn serve(db: DbLocation, args: ServeArgs) -> Result<()> {
     let config = Config {
-        db_path: db,
+        db,
         listen: args.listen,
         access_ttl: Duration::from_secs(args.access_token_ttl),
         refresh_ttl: Duration::from_secs(args.refresh_token_ttl),

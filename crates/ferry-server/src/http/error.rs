@@ -1,9 +1,14 @@
 //! Error answers: every non-2xx response carries an [`ErrorBody`].
 
-use axum::http::StatusCode;
+use axum::http::{header::RETRY_AFTER, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferry_protocol::{ErrorBody, ErrorCode};
+
+/// What a client is told to wait while the database is unavailable: long
+/// enough not to hammer a database that is restarting, short enough that
+/// sync resumes soon after it is back.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 /// An error answer: status, machine-readable code, message for people.
 #[derive(Debug)]
@@ -11,11 +16,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -54,19 +61,41 @@ impl ApiError {
             "internal server error; nothing of this request was applied, try again later",
         )
     }
+
+    pub fn unavailable() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the server's database is unavailable; nothing of this request was applied, try again shortly",
+        );
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+        e
+    }
 }
 
 impl From<crate::Error> for ApiError {
     fn from(err: crate::Error) -> Self {
         // The details are for the operator's log, not for the client.
-        tracing::error!(error = %err, "request failed");
-        Self::internal()
+        match err {
+            crate::Error::Unavailable(_) => {
+                tracing::warn!(error = %err, "request answered 503: database unavailable");
+                Self::unavailable()
+            }
+            _ => {
+                tracing::error!(error = %err, "request failed");
+                Self::internal()
+            }
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: self.code, message: self.message };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
     }
 }

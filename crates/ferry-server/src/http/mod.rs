@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Auth;
 use crate::clock::now_ms;
-use crate::db::ServerDb;
+use crate::storage::Storage;
 
 pub use error::ApiError;
 
@@ -26,7 +26,7 @@ pub use error::ApiError;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub db: ServerDb,
+    pub db: Arc<dyn Storage>,
     pub auth: Auth,
     /// Largest record accepted (operator setting, at most the protocol's).
     pub max_payload_bytes: usize,
@@ -34,11 +34,11 @@ pub struct Inner {
 
 impl AppState {
     #[cfg(test)]
-    pub fn new(db: ServerDb, auth: Auth) -> Self {
+    pub fn new(db: Arc<dyn Storage>, auth: Auth) -> Self {
         Self::with_max_payload(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES)
     }
 
-    pub fn with_max_payload(db: ServerDb, auth: Auth, max_payload_bytes: usize) -> Self {
+    pub fn with_max_payload(db: Arc<dyn Storage>, auth: Auth, max_payload_bytes: usize) -> Self {
         Self(Arc::new(Inner { db, auth, max_payload_bytes }))
     }
 }

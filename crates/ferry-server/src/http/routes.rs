@@ -1,6 +1,6 @@
-//! Request handlers. Each one validates, does its database work on the
-//! blocking pool via [`ServerDb::call`](crate::db::ServerDb::call) and maps
-//! the result to the protocol's bodies.
+//! Request handlers. Each one validates, does its database work through
+//! the [`Storage`](crate::storage::Storage) boundary and maps the result to
+//! the protocol's bodies.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -15,9 +15,10 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::{AuthUser, JsonBody};
 use super::AppState;
-use crate::auth::{password, refresh, RefreshFailure};
+use crate::auth::{password, refresh};
 use crate::clock::now_ms;
-use crate::{pull as pull_mod, push as push_mod, records, users};
+use crate::storage::RefreshFailure;
+use crate::users;
 
 pub const DEFAULT_PULL_LIMIT: u32 = 500;
 
@@ -35,9 +36,13 @@ pub async fn login(
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = req;
-    let user = state.db.call(move |conn| users::find(conn, &username)).await?;
-    // argon2 is deliberately slow: keep it off the async workers and outside
-    // the database lock.
+    // A name no account can have (e.g. with a NUL, which PostgreSQL cannot
+    // even compare) is an unknown user, answered like any other.
+    let user = match users::validate_name("user name", &username) {
+        Ok(()) => state.db.find_user(&username).await?,
+        Err(_) => None,
+    };
+    // argon2 is deliberately slow: keep it off the async workers.
     let user = tokio::task::spawn_blocking(move || match user {
         Some(u) if password::verify(&password, &u.password_hash) => Some(u),
         Some(_) => None,
@@ -53,14 +58,8 @@ pub async fn login(
         tracing::info!("login refused: wrong user name or password");
         return Err(ApiError::invalid_credentials());
     };
-    let st = state.clone();
-    let tokens = state
-        .db
-        .call(move |conn| {
-            refresh::purge_expired(conn, now_ms())?;
-            st.auth.issue_pair(conn, &user.name, &user.org, None)
-        })
-        .await?;
+    state.db.purge_refresh_tokens(now_ms() - refresh::PURGE_AFTER_MS).await?;
+    let tokens = state.auth.login(&*state.db, &user.name, &user.org).await?;
     tracing::info!(user = %tokens.user, org = %tokens.org, "login");
     Ok(Json(tokens))
 }
@@ -69,9 +68,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let st = state.clone();
-    let answer = state.db.call(move |conn| st.auth.refresh(conn, &req.refresh_token)).await?;
-    match answer {
+    match state.auth.refresh(&*state.db, &req.refresh_token).await? {
         Ok(tokens) => {
             tracing::info!(user = %tokens.user, org = %tokens.org, "token refreshed");
             Ok(Json(tokens))
@@ -91,7 +88,7 @@ pub async fn logout(
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     // Unknown tokens get the same answer: logging out twice is fine.
-    state.db.call(move |conn| refresh::revoke_family_of(conn, &req.refresh_token)).await?;
+    state.db.revoke_refresh_family(&refresh::hash(&req.refresh_token)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -107,12 +104,7 @@ pub async fn push(
             limits::MAX_BATCH_MUTATIONS
         )));
     }
-    let (org, user) = (auth.org.clone(), auth.user.clone());
-    let max_payload = state.max_payload_bytes;
-    let batch = state
-        .db
-        .call(move |conn| push_mod::apply_batch_limited(conn, &org, &user, &req.mutations, max_payload))
-        .await?;
+    let batch = state.db.push(&auth.org, &auth.user, req.mutations, state.max_payload_bytes, now_ms()).await?;
     let t = batch.tally;
     tracing::info!(
         user = %auth.user, org = %auth.org, mutations = count,
@@ -149,9 +141,13 @@ pub async fn pull(
             limits::MAX_PULL_LIMIT
         )));
     }
-    let org = auth.org;
-    let page = state.db.call(move |conn| pull_mod::pull(conn, &org, since, limit)).await?;
-    Ok(Json(page))
+    let page = state.db.pull(&auth.org, since, limit).await?;
+    Ok(Json(PullResponse {
+        changes: page.changes,
+        cursor: page.cursor,
+        has_more: page.has_more,
+        server_time: now_ms(),
+    }))
 }
 
 pub async fn record(
@@ -162,9 +158,7 @@ pub async fn record(
     let Path((entity, record_id)) = path.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     validate_entity(&entity).map_err(ApiError::invalid_request)?;
     validate_record_id(&record_id).map_err(ApiError::invalid_request)?;
-    let org = auth.org;
-    let (e, r) = (entity.clone(), record_id.clone());
-    let found = state.db.call(move |conn| records::load(conn, &org, &e, &r)).await?;
+    let found = state.db.record(&auth.org, &entity, &record_id).await?;
     found.map(Json).ok_or_else(|| ApiError::not_found(format!("no record {entity}/{record_id}")))
 }
 

@@ -19,13 +19,13 @@ struct Harness {
     _dir: tempfile::TempDir,
     app: Router,
     token: String,
-    db: ServerDb,
+    db: Arc<dyn Storage>,
 }
 
 fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("t.db")).unwrap();
-    let secret = db.jwt_secret().unwrap();
+    let db: Arc<dyn Storage> = Arc::new(crate::storage::sqlite::SqliteStorage::open(dir.path().join("t.db")).unwrap());
+    let secret = runtime().block_on(db.signing_secret()).unwrap();
     let auth = Auth {
         keys: crate::auth::JwtKeys::new(&secret),
         access_ttl: Duration::from_secs(60),
@@ -92,7 +92,7 @@ fn bad_bodies_get_protocol_errors() {
         let (status, value) = h.push_raw(big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(error_code(&value), "too_large");
-        assert_eq!(h.db.stats().unwrap().mutations_applied, 0);
+        assert_eq!(h.db.stats().await.unwrap().mutations_applied, 0);
     });
 }
 

@@ -71,7 +71,7 @@ mod tests {
     fn the_wal_stays_bounded_and_the_thread_ends_with_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let db = crate::db::ServerDb::open(&path).unwrap();
+        let db = super::super::SqliteStorage::open(&path).unwrap();
         db.with_conn(|c| {
             c.execute_batch("CREATE TABLE t (x BLOB)")?;
             // ~24 MB through the WAL in 1 MB transactions.

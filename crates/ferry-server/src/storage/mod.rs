@@ -1,0 +1,184 @@
+//! The storage boundary: everything the server keeps, behind one trait.
+//!
+//! Two backends implement [`Storage`]: [`sqlite`] (one file, the embedded
+//! default for a chapter with a handful of volunteers) and [`postgres`]
+//! (one database shared by any number of `ferry-server` nodes). No SQL
+//! lives outside this module; the rules (what a push does, what a refresh
+//! token presented twice means) live outside it, in [`crate::apply`] and
+//! [`crate::auth::refresh`], so both backends apply the same ones.
+//!
+//! Every operation is one transaction: it commits as a whole or not at all.
+//! Operations that change an organisation's records hold its write lock for
+//! the whole transaction, which is what makes the pull cursor safe with
+//! several writers (see `docs/protocol.md`, "Why the cursor never skips").
+
+pub mod copy;
+pub mod postgres;
+pub mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_protocol::{Mutation, RemoteRecord};
+
+use crate::apply::BatchOutcome;
+use crate::auth::refresh::NewToken;
+use crate::error::Result;
+use crate::stats::{DumpRecord, Stats};
+use crate::users::User;
+
+/// Where the server's database is: a SQLite file or a PostgreSQL URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL (libpq's connection URI).
+    Postgres(String),
+}
+
+impl DbLocation {
+    /// A `postgres://` / `postgresql://` URL, else a file path.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            DbLocation::Postgres(text.to_owned())
+        } else {
+            DbLocation::Sqlite(PathBuf::from(text))
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DbLocation::Postgres(_))
+    }
+}
+
+impl From<&str> for DbLocation {
+    fn from(text: &str) -> Self {
+        DbLocation::parse(text)
+    }
+}
+
+impl From<PathBuf> for DbLocation {
+    fn from(path: PathBuf) -> Self {
+        DbLocation::Sqlite(path)
+    }
+}
+
+impl From<&std::path::Path> for DbLocation {
+    fn from(path: &std::path::Path) -> Self {
+        DbLocation::Sqlite(path.to_path_buf())
+    }
+}
+
+/// For logs and messages: a PostgreSQL URL without its password.
+impl fmt::Display for DbLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            DbLocation::Postgres(url) => f.write_str(&postgres::redact_url(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DbLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbLocation({self})")
+    }
+}
+
+/// Why a refresh was refused (all answered as `invalid_refresh_token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// Unknown, expired, revoked, or its user is gone.
+    Invalid,
+    /// A used token was presented again; its family is now revoked.
+    Reused,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The next token is stored in `family`; issue the pair for `user`.
+    Rotated {
+        user: User,
+        family: String,
+        retried: bool,
+    },
+    Refused(RefreshFailure),
+}
+
+/// One page of an organisation's changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangesPage {
+    pub changes: Vec<RemoteRecord>,
+    /// The seq of the last change in `changes` (`since` if none).
+    pub cursor: u64,
+    pub has_more: bool,
+}
+
+/// Everything the server keeps. Implementations are cheap to share
+/// (`Arc<dyn Storage>`) and safe to call from many requests at once.
+#[async_trait]
+pub trait Storage: Send + Sync + fmt::Debug + 'static {
+    /// Where this is, for logs (never with a password).
+    fn location(&self) -> String;
+
+    /// The secret that signs access tokens: created once per database, so
+    /// every node accepts every node's tokens and restarts keep sessions.
+    async fn signing_secret(&self) -> Result<Vec<u8>>;
+
+    /// Creates a user; `Error::UserExists` if the name is taken.
+    async fn add_user(&self, user: &User) -> Result<()>;
+    async fn find_user(&self, name: &str) -> Result<Option<User>>;
+
+    /// Stores the first token of a new refresh family (a login).
+    async fn store_refresh_token(&self, family: &str, user: &str, token: &NewToken) -> Result<()>;
+    /// Presents the token with hash `presented`: judged by
+    /// [`crate::auth::refresh::judge`]; on success `next` is stored as its
+    /// family's next token, in the same transaction.
+    async fn rotate_refresh_token(&self, presented: &[u8], next: &NewToken, now: i64) -> Result<Rotation>;
+    /// Revokes the family of the token with hash `presented`; whether it
+    /// was known.
+    async fn revoke_refresh_family(&self, presented: &[u8]) -> Result<bool>;
+    /// Forgets tokens that expired before `before`.
+    async fn purge_refresh_tokens(&self, before: i64) -> Result<()>;
+
+    /// Applies a push batch of `user` in `org` by the rules of
+    /// [`crate::apply`], stamped `now`, and commits. An `Err` means nothing
+    /// of it was applied.
+    async fn push(
+        &self,
+        org: &str,
+        user: &str,
+        mutations: Vec<Mutation>,
+        max_payload: usize,
+        now: i64,
+    ) -> Result<BatchOutcome>;
+    /// `org`'s records changed after `since`, oldest change first, at most
+    /// `limit`; each record once, at its latest version.
+    async fn pull(&self, org: &str, since: u64, limit: u32) -> Result<ChangesPage>;
+    /// One record, tombstones included.
+    async fn record(&self, org: &str, entity: &str, record_id: &str) -> Result<Option<RemoteRecord>>;
+
+    async fn stats(&self) -> Result<Stats>;
+    /// Every record (tombstones included), sorted by org, entity, record id;
+    /// only `org`'s when given.
+    async fn dump(&self, org: Option<&str>) -> Result<Vec<DumpRecord>>;
+}
+
+/// Opens (creating and migrating) the database at `location`.
+pub async fn open(location: &DbLocation) -> Result<Arc<dyn Storage>> {
+    Ok(match location {
+        DbLocation::Sqlite(path) => {
+            let path = path.clone();
+            let db = tokio::task::spawn_blocking(move || sqlite::SqliteStorage::open(&path))
+                .await
+                .map_err(|e| crate::Error::Task(e.to_string()))??;
+            Arc::new(db)
+        }
+        DbLocation::Postgres(url) => Arc::new(postgres::PgStorage::open(url).await?),
+    })
+}

@@ -1,0 +1,151 @@
+//! Users and refresh tokens in PostgreSQL.
+
+use deadpool_postgres::{GenericClient, Object};
+
+use super::error::PgError;
+use crate::auth::refresh::{self, NewToken, Revocation, StoredToken, Successors, Verdict};
+use crate::error::{Error, Result};
+use crate::storage::{RefreshFailure, Rotation};
+use crate::users::User;
+
+/// Class of the advisory locks that serialize changes to one refresh
+/// family (the second key is a hash of the family id; a collision only
+/// makes two families wait for each other).
+const FAMILY_LOCK_CLASS: i32 = 0x6665_7272; // "ferr"
+
+pub async fn add_user(c: &impl GenericClient, user: &User) -> Result<Result<()>, PgError> {
+    let inserted = c
+        .execute(
+            "INSERT INTO users (name, org, password_hash, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO NOTHING",
+            &[&user.name, &user.org, &user.password_hash, &user.created_at],
+        )
+        .await?;
+    Ok(if inserted == 0 { Err(Error::UserExists(user.name.clone())) } else { Ok(()) })
+}
+
+pub async fn find_user(c: &impl GenericClient, name: &str) -> Result<Option<User>, PgError> {
+    let row = c
+        .query_opt(
+            &c.prepare_cached("SELECT name, org, password_hash, created_at FROM users WHERE name = $1").await?,
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|r| User { name: r.get(0), org: r.get(1), password_hash: r.get(2), created_at: r.get(3) }))
+}
+
+pub async fn store_token(c: &impl GenericClient, family: &str, user: &str, token: &NewToken) -> Result<(), PgError> {
+    c.execute(
+        &c.prepare_cached(
+            "INSERT INTO refresh_tokens (token_hash, family, user_name, expires_at, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?,
+        &[&token.hash, &family, &user, &token.expires_at, &token.created_at],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn lock_family(c: &impl GenericClient, family: &str) -> Result<(), PgError> {
+    c.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&FAMILY_LOCK_CLASS, &family]).await?;
+    Ok(())
+}
+
+async fn family_of(c: &impl GenericClient, presented: &[u8]) -> Result<Option<String>, PgError> {
+    Ok(c.query_opt("SELECT family FROM refresh_tokens WHERE token_hash = $1", &[&presented]).await?.map(|r| r.get(0)))
+}
+
+/// Presents a token and carries out the verdict in one transaction holding
+/// the family's lock, so two nodes handed the same token at once judge it
+/// one after the other: the second sees it used.
+pub async fn rotate(mut c: Object, presented: &[u8], next: &NewToken, now: i64) -> Result<Rotation, PgError> {
+    let tx = c.transaction().await?;
+    let Some(family) = family_of(&tx, presented).await? else {
+        return Ok(Rotation::Refused(RefreshFailure::Invalid));
+    };
+    lock_family(&tx, &family).await?;
+    // Read again under the lock: READ COMMITTED shows each statement what
+    // committed before it began, so this sees every earlier rotation.
+    let row = tx
+        .query_opt(
+            "SELECT id, family, user_name, expires_at, used, revoked FROM refresh_tokens WHERE token_hash = $1",
+            &[&presented],
+        )
+        .await?
+        .map(|r| {
+            (
+                r.get::<_, i64>(0),
+                StoredToken {
+                    family: r.get(1),
+                    user: r.get(2),
+                    expires_at: r.get(3),
+                    used: r.get(4),
+                    revocation: Revocation::from_code(i64::from(r.get::<_, i16>(5))),
+                },
+            )
+        });
+    let successors = match &row {
+        Some((id, token)) if refresh::needs_successors(token, now) => {
+            let r = tx
+                .query_one(
+                    "SELECT (SELECT created_at FROM refresh_tokens WHERE family = $1 AND id > $2 ORDER BY id LIMIT 1),
+                            EXISTS(SELECT 1 FROM refresh_tokens WHERE family = $1 AND id > $2 AND used)",
+                    &[&token.family, id],
+                )
+                .await?;
+            Some(Successors { first_created_at: r.get(0), any_used: r.get(1) })
+        }
+        _ => None,
+    };
+    let verdict = refresh::judge(row.as_ref().map(|(_, t)| t), successors, now);
+    let rotation = match (verdict, row) {
+        (Verdict::Refuse, _) | (_, None) => Rotation::Refused(RefreshFailure::Invalid),
+        (Verdict::Reused, Some((_, token))) => {
+            revoke_family(&tx, &token.family).await?;
+            Rotation::Refused(RefreshFailure::Reused)
+        }
+        (Verdict::Rotate | Verdict::RotateRetry, Some((id, token))) => {
+            let retried = verdict == Verdict::RotateRetry;
+            if retried {
+                tx.execute(
+                    "UPDATE refresh_tokens SET revoked = $3 WHERE family = $1 AND id > $2 AND revoked = 0",
+                    &[&token.family, &id, &Revocation::SupersededByRetry.to_code()],
+                )
+                .await?;
+            } else {
+                tx.execute("UPDATE refresh_tokens SET used = true WHERE id = $1", &[&id]).await?;
+            }
+            match find_user(&tx, &token.user).await? {
+                Some(user) => {
+                    store_token(&tx, &token.family, &user.name, next).await?;
+                    Rotation::Rotated { user, family: token.family, retried }
+                }
+                None => {
+                    // The account was removed: its sessions end with it.
+                    revoke_family(&tx, &token.family).await?;
+                    Rotation::Refused(RefreshFailure::Invalid)
+                }
+            }
+        }
+    };
+    // Commit in every case: a reuse must persist the family's revocation.
+    tx.commit().await?;
+    Ok(rotation)
+}
+
+async fn revoke_family(c: &impl GenericClient, family: &str) -> Result<(), PgError> {
+    c.execute("UPDATE refresh_tokens SET revoked = 1 WHERE family = $1", &[&family]).await?;
+    Ok(())
+}
+
+pub async fn revoke_family_of(mut c: Object, presented: &[u8]) -> Result<bool, PgError> {
+    let tx = c.transaction().await?;
+    let Some(family) = family_of(&tx, presented).await? else { return Ok(false) };
+    // Under the lock, so a rotation running now cannot add a live token to
+    // the family after this revokes it.
+    lock_family(&tx, &family).await?;
+    revoke_family(&tx, &family).await?;
+    tx.commit().await?;
+    Ok(true)
+}

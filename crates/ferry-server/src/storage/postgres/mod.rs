@@ -1,0 +1,265 @@
+//! The PostgreSQL backend: one database, any number of `ferry-server`
+//! nodes.
+//!
+//! Nodes keep nothing of their own: the signing secret, users, refresh
+//! families, applied mutation ids and each organisation's change sequence
+//! live in the database, so any node answers any request. Connections come
+//! from a deadpool pool; every operation is one transaction run as a task
+//! of its own (so a dropped request never abandons it half-way) under a
+//! deadline, so a database that went away is answered `503` with
+//! `Retry-After` in bounded time, and the pool reconnects by itself when
+//! it returns.
+//!
+//! Concurrency: a push locks its organisation's row in `orgs` first and
+//! keeps it to its commit, so one organisation's batches apply one at a
+//! time across all nodes, take their seqs in commit order, and never both
+//! apply a mutation on the same base version. The primary key of
+//! `applied_mutations` backs the idempotency check up: a second insert of
+//! a mutation id fails the batch instead of applying it twice. Refresh
+//! families are serialized by a transaction-scoped advisory lock on the
+//! family.
+
+mod accounts;
+mod batch;
+mod error;
+pub mod migrations;
+mod records;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use ferry_protocol::{Mutation, RemoteRecord};
+use rand::RngCore;
+use tokio_postgres::NoTls;
+
+pub use self::error::redact_url;
+use super::{ChangesPage, Rotation, Storage};
+use crate::apply::BatchOutcome;
+use crate::auth::refresh::NewToken;
+use crate::error::{Error, Result};
+use crate::stats::{DumpRecord, Stats};
+use crate::users::User;
+
+/// Connections per node. PostgreSQL's default `max_connections` (100)
+/// leaves room for several nodes and the operator's own tools.
+const POOL_SIZE: usize = 16;
+/// How long a request waits for a connection, or for a new one to be made.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most one operation may take before it is answered `unavailable`
+/// (a push of 1000 mutations takes well under a second).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// Transactions that lose a deadlock or serialization race are run again.
+const RETRIES: u32 = 3;
+
+/// A pool of connections to the server database; cheap to clone.
+#[derive(Clone)]
+pub struct PgStorage {
+    pool: Pool,
+    location: String,
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStorage").field("location", &self.location).finish()
+    }
+}
+
+impl PgStorage {
+    /// Connects to `url`, migrates the schema (one node at a time) and
+    /// makes sure the signing secret exists.
+    pub async fn open(url: &str) -> Result<Self> {
+        let location = redact_url(url);
+        let open_err = |message: String| Error::Open { location: location.clone(), message };
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| open_err(format!("{e}; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_TIMEOUT);
+        }
+        // A database host that vanished without a reset is noticed by the
+        // operation deadline; keepalives let the kernel drop the dead
+        // connections soon after.
+        config.keepalives_idle(Duration::from_secs(30));
+        config.application_name("ferry-server");
+        let manager =
+            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Verified });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| open_err(e.to_string()))?;
+        let storage = Self { pool, location: location.clone() };
+        let mut client = storage.pool.get().await.map_err(|e| open_err(error::describe_pool(&e)))?;
+        migrations::migrate(&mut client).await?;
+        let mut secret = vec![0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        client
+            .execute("INSERT INTO meta (key, value) VALUES ('jwt_secret', $1) ON CONFLICT (key) DO NOTHING", &[&secret])
+            .await
+            .map_err(Error::from)?;
+        Ok(storage)
+    }
+
+    /// Runs `op` with a pooled connection as a task of its own under the
+    /// operation deadline, again if it lost a deadlock or serialization
+    /// race.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(deadpool_postgres::Object) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, error::PgError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let task = tokio::spawn(async move {
+            let mut attempt = 0;
+            loop {
+                let client = pool.get().await.map_err(error::from_pool)?;
+                match op(client).await {
+                    Err(e) if e.is_retryable() && attempt < RETRIES => {
+                        attempt += 1;
+                        tracing::debug!(attempt, "transaction lost a race ({e}); running it again");
+                    }
+                    other => return other.map_err(Error::from),
+                }
+            }
+        });
+        match tokio::time::timeout(OPERATION_TIMEOUT, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(Error::Task(join.to_string())),
+            // The task goes on and commits or rolls back on its own.
+            Err(_) => {
+                Err(Error::Unavailable(format!("PostgreSQL did not answer within {} s", OPERATION_TIMEOUT.as_secs())))
+            }
+        }
+    }
+
+    /// A client for the copy from SQLite (no deadline: it may be long).
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(error::from_pool)
+    }
+}
+
+#[async_trait]
+impl Storage for PgStorage {
+    fn location(&self) -> String {
+        format!("PostgreSQL {}", self.location)
+    }
+
+    async fn signing_secret(&self) -> Result<Vec<u8>> {
+        self.run(|c| async move {
+            let row = c.query_one("SELECT value FROM meta WHERE key = 'jwt_secret'", &[]).await?;
+            Ok(row.get(0))
+        })
+        .await
+    }
+
+    async fn add_user(&self, user: &User) -> Result<()> {
+        let user = user.clone();
+        self.run(move |c| {
+            let user = user.clone();
+            async move { accounts::add_user(&c, &user).await }
+        })
+        .await?
+    }
+
+    async fn find_user(&self, name: &str) -> Result<Option<User>> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let name = name.clone();
+            async move { accounts::find_user(&c, &name).await }
+        })
+        .await
+    }
+
+    async fn store_refresh_token(&self, family: &str, user: &str, token: &NewToken) -> Result<()> {
+        let (family, user, token) = (family.to_owned(), user.to_owned(), token.clone());
+        self.run(move |c| {
+            let (family, user, token) = (family.clone(), user.clone(), token.clone());
+            async move { accounts::store_token(&c, &family, &user, &token).await }
+        })
+        .await
+    }
+
+    async fn rotate_refresh_token(&self, presented: &[u8], next: &NewToken, now: i64) -> Result<Rotation> {
+        let (presented, next) = (presented.to_vec(), next.clone());
+        self.run(move |c| {
+            let (presented, next) = (presented.clone(), next.clone());
+            async move { accounts::rotate(c, &presented, &next, now).await }
+        })
+        .await
+    }
+
+    async fn revoke_refresh_family(&self, presented: &[u8]) -> Result<bool> {
+        let presented = presented.to_vec();
+        self.run(move |c| {
+            let presented = presented.clone();
+            async move { accounts::revoke_family_of(c, &presented).await }
+        })
+        .await
+    }
+
+    async fn purge_refresh_tokens(&self, before: i64) -> Result<()> {
+        self.run(move |c| async move {
+            c.execute("DELETE FROM refresh_tokens WHERE expires_at < $1", &[&before]).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn push(
+        &self,
+        org: &str,
+        user: &str,
+        mutations: Vec<Mutation>,
+        max_payload: usize,
+        now: i64,
+    ) -> Result<BatchOutcome> {
+        let job = std::sync::Arc::new((org.to_owned(), user.to_owned(), mutations));
+        self.run(move |c| {
+            let job = job.clone();
+            async move {
+                let (org, user, mutations) = &*job;
+                batch::apply(c, org, user, mutations, max_payload, now).await
+            }
+        })
+        .await?
+    }
+
+    async fn pull(&self, org: &str, since: u64, limit: u32) -> Result<ChangesPage> {
+        let org = org.to_owned();
+        self.run(move |c| {
+            let org = org.clone();
+            async move { records::pull(&c, &org, since, limit).await }
+        })
+        .await?
+    }
+
+    async fn record(&self, org: &str, entity: &str, record_id: &str) -> Result<Option<RemoteRecord>> {
+        let key = (org.to_owned(), entity.to_owned(), record_id.to_owned());
+        self.run(move |c| {
+            let key = key.clone();
+            async move { records::load(&c, &key.0, &key.1, &key.2).await }
+        })
+        .await?
+        .map(|r| r.into_remote())
+        .transpose()
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        self.run(|c| async move { records::stats(&c).await }).await
+    }
+
+    async fn dump(&self, org: Option<&str>) -> Result<Vec<DumpRecord>> {
+        let org = org.map(str::to_owned);
+        self.run(move |c| {
+            let org = org.clone();
+            async move { records::dump(&c, org.as_deref()).await }
+        })
+        .await?
+    }
+}
