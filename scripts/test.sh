@@ -12,6 +12,11 @@ echo "== build (once; the tests share these binaries)"
 (cd ui && npx vite build >/dev/null)
 cargo build --workspace --bins --tests
 
+echo "== a throwaway PostgreSQL cluster on loopback for the server tests"
+PG_HOME=$(mktemp -d)
+eval "$(scripts/pg-test-cluster.sh start "$PG_HOME")"
+export FERRY_REQUIRE_POSTGRES=1
+
 echo "== Rust unit and end-to-end tests (with a real Secret Service)"
 export FERRY_REQUIRE_KEYRING=1
 # CI runs as root on a fresh machine: the read-only and full-disk tests must
@@ -19,12 +24,17 @@ export FERRY_REQUIRE_KEYRING=1
 export FERRY_REQUIRE_MOUNTS=1
 # A throwaway keyring (its own dir and password), so the user's is never touched.
 KEYRING_HOME=$(mktemp -d)
-trap 'rm -rf "$KEYRING_HOME"' EXIT
+trap 'scripts/pg-test-cluster.sh stop "$PG_HOME"; rm -rf "$KEYRING_HOME" "$PG_HOME"' EXIT
 export KEYRING_HOME
 dbus-run-session -- bash -c '
   printf %s ferry-test | XDG_DATA_HOME="$KEYRING_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null
   cargo test --workspace --no-fail-fast -- --test-threads=4
 '
+
+echo "== the server suites again, on PostgreSQL (and the multi-node tests)"
+FERRY_TEST_BACKEND=postgres cargo test --workspace --no-fail-fast \
+  --test server_auth --test server_push --test server_pull --test server_orgs \
+  --test server_bad_input --test server_lifecycle -- --test-threads=4
 
 echo "== desktop app: front-end unit tests and end-to-end under Xvfb"
 APP_E2E_SKIP_INSTALL=1 scripts/app-e2e.sh

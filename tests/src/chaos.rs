@@ -5,7 +5,10 @@
 //! processes (`ferry sync`, a concurrent writer, a long-running `ferry
 //! daemon`) are killed with SIGKILL at random or at protocol moments (right
 //! after a `/v1/push` answer reached them, or half of it), and the server is
-//! killed and restarted on the same database and port. Daemons run during
+//! killed and restarted on the same database and port. The server is one
+//! node (SQLite or PostgreSQL) or several nodes on one PostgreSQL database
+//! behind HAProxy ([`Deployment`]); there a kill hits one node mid-push
+//! while the others keep serving. Daemons run during
 //! some steps, so clients also push concurrently. Then the faults stop,
 //! every client syncs until quiet (open manual conflicts are resolved with a
 //! random side), and [`audit`] checks the outcome the way Jepsen checks a
@@ -23,6 +26,7 @@
 //! interleaving. See docs/reliability.md.
 
 mod audit;
+mod deployment;
 mod procs;
 mod seeds;
 mod summary;
@@ -41,13 +45,14 @@ use serde_json::{json, Map, Value};
 
 pub use audit::Audit;
 use audit::{ClientView, HistoryRow, Ledger, ManualResolve, QueueItem, ServerRecord, ServerView, Write, WriteOp};
+pub use deployment::Deployment;
 use procs::{now_ms, Exit, Proc};
 use seeds::Purpose;
 pub use summary::Summary;
 
 use crate::ferry::Ferry;
+use crate::pg::Backend;
 use crate::proxy::{Fault, FaultProxy, Moment};
-use crate::server::TestServer;
 
 /// Entities of the workload and their conflict policies.
 pub const ENTITIES: &[(&str, &str)] = &[
@@ -77,11 +82,26 @@ pub struct Config {
     pub http_timeout_secs: f64,
     /// Print each step.
     pub verbose: bool,
+    /// Where the server keeps its data.
+    pub backend: Backend,
+    /// Server processes; more than one needs PostgreSQL and puts HAProxy
+    /// in front.
+    pub nodes: usize,
 }
 
 impl Config {
     pub fn new(seed: u64, clients: usize, ops: usize) -> Config {
-        Config { seed, clients, ops, keys: 4, fault_rate: 0.25, http_timeout_secs: 1.5, verbose: false }
+        Config {
+            seed,
+            clients,
+            ops,
+            keys: 4,
+            fault_rate: 0.25,
+            http_timeout_secs: 1.5,
+            verbose: false,
+            backend: Backend::Sqlite,
+            nodes: 1,
+        }
     }
 
     /// How far a client's estimate of the server clock can be off when the
@@ -305,7 +325,7 @@ struct Client {
 
 struct World<'a> {
     cfg: &'a Config,
-    server: TestServer,
+    server: Deployment,
     clients: Vec<Client>,
     ledger: Ledger,
     sum: Summary,
@@ -328,10 +348,15 @@ pub fn run(cfg: &Config) -> Summary {
     assert!(cfg.clients > 0, "at least one client");
     let started = Instant::now();
     eprintln!(
-        "ferry chaos: seed {} (replay with FERRY_CHAOS_SEED={}), {} clients, {} steps",
-        cfg.seed, cfg.seed, cfg.clients, cfg.ops
+        "ferry chaos: seed {} (replay with FERRY_CHAOS_SEED={}), {} clients, {} steps, {} server node(s) on {}",
+        cfg.seed,
+        cfg.seed,
+        cfg.clients,
+        cfg.ops,
+        cfg.nodes,
+        if cfg.backend.is_postgres() { "PostgreSQL" } else { "SQLite" }
     );
-    let server = TestServer::start();
+    let server = Deployment::start(&cfg.backend, cfg.nodes);
     let chaos_on = Arc::new(AtomicBool::new(false));
     let step_now = Arc::new(AtomicU64::new(0));
     let timeout = cfg.http_timeout_secs.to_string();
@@ -351,7 +376,14 @@ pub fn run(cfg: &Config) -> Summary {
             Client { idx, ferry, proxy, daemon: None }
         })
         .collect();
-    let sum = Summary { seed: cfg.seed, clients: cfg.clients, steps: cfg.ops, ..Default::default() };
+    let sum = Summary {
+        seed: cfg.seed,
+        clients: cfg.clients,
+        steps: cfg.ops,
+        nodes: cfg.nodes,
+        backend: if cfg.backend.is_postgres() { "postgres" } else { "sqlite" },
+        ..Default::default()
+    };
     let mut w = World { cfg, server, clients, ledger: Ledger::default(), sum, chaos_on, step_now, note: Vec::new() };
 
     w.chaos_on.store(true, Ordering::SeqCst);
@@ -438,11 +470,13 @@ impl World<'_> {
             Kind::SyncServerKill => {
                 let sync = self.sync_proc(c);
                 std::thread::sleep(Duration::from_millis(plan.delay_ms));
-                self.server.kill();
+                // On a cluster the step picks the node; the sync's other
+                // requests go to the nodes still up.
+                self.server.kill(step);
                 self.sum.server_kills += 1;
                 let e = sync.wait(PROCESS_LIMIT);
                 self.note_sync(c, step, &e);
-                self.server.restart();
+                self.server.restart(step);
             }
             Kind::Resolve => self.resolve_all(c, step),
             Kind::Restore => self.restore_one(c, step),
@@ -832,7 +866,7 @@ impl World<'_> {
         let stats = self.server.stats();
         let dump = self.server.dump();
         self.server.terminate();
-        let applied = read_applied(&self.server);
+        let applied = self.server.applied(ORG);
         let server = ServerView {
             records: dump
                 .iter()
@@ -902,25 +936,6 @@ impl World<'_> {
         self.sum.acknowledged = self.ledger.writes.len() as u64;
         self.sum.audit = audit;
     }
-}
-
-/// The server's idempotency table (read after a clean stop).
-fn read_applied(server: &TestServer) -> Vec<audit::Applied> {
-    let conn = rusqlite::Connection::open(server.db_path()).expect("open server db");
-    let mut stmt = conn
-        .prepare("SELECT mutation_id, entity, record_id, version FROM applied_mutations WHERE org = ?1")
-        .expect("applied_mutations table");
-    let rows = stmt
-        .query_map([ORG], |r| {
-            Ok(audit::Applied {
-                id: r.get(0)?,
-                entity: r.get(1)?,
-                record_id: r.get(2)?,
-                version: r.get::<_, i64>(3)? as u64,
-            })
-        })
-        .expect("query applied_mutations");
-    rows.map(|r| r.expect("applied_mutations row")).collect()
 }
 
 fn fields(v: &Value) -> Option<Map<String, Value>> {

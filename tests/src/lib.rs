@@ -6,6 +6,7 @@
 //! directories, so tests run in parallel.
 
 pub mod chaos;
+pub mod cluster;
 pub mod ferry;
 pub mod pg;
 pub mod proxy;

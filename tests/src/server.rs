@@ -78,6 +78,21 @@ impl TestServer {
         panic!("ferry-server did not start: {last_error}");
     }
 
+    /// Starts a server on `db` listening on `port` (e.g. the address of a
+    /// server it replaces).
+    pub fn start_on_port(db: Arc<TestDb>, port: u16, extra_args: &[&str]) -> Self {
+        let mut server = TestServer {
+            dir: tempfile::tempdir().expect("temp dir"),
+            db,
+            port,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            extra_env: Vec::new(),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
     /// The database this server runs on (to start more nodes on it).
     pub fn db(&self) -> Arc<TestDb> {
         self.db.clone()
@@ -91,6 +106,11 @@ impl TestServer {
     /// Replaces the extra command-line flags used by the next [`restart`](Self::restart).
     pub fn set_args(&mut self, extra_args: &[&str]) {
         self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// The port it listens on (the same across restarts).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::common::*;
 use crate::fixture::Fixture;
-use crate::{enqueue, idle, latency, pull, scale, upload};
+use crate::{concurrent_push, enqueue, idle, latency, pull, scale, upload};
 
 /// Hand-written analysis (profiles, fixes) kept next to the code so a re-run
 /// does not lose it; read at run time.
@@ -32,6 +32,10 @@ pub struct Args {
     /// Idle measurement window per case, seconds.
     #[arg(long, default_value_t = 60)]
     pub idle_secs: u64,
+    /// A PostgreSQL cluster for the server benchmark's PostgreSQL rows
+    /// (see `concurrent-push --help`); without it only SQLite is measured.
+    #[arg(long, env = "FERRY_BENCH_PG_URL")]
+    pub pg_url: Option<String>,
     /// Where to write the report.
     #[arg(long, default_value_os_t = default_out())]
     pub out: PathBuf,
@@ -64,6 +68,19 @@ pub fn run(args: Args) -> Result<()> {
     let s = pull::run(pull::Args { changes: args.pull_changes })?;
     s.print();
     sections.push(s);
+
+    let cp = concurrent_push::run(concurrent_push::Args {
+        clients: 50,
+        orgs: 10,
+        pushes: 40,
+        batch: 50,
+        payload_bytes: 300,
+        nodes: vec![1, 2, 3],
+        pg_url: args.pg_url.clone(),
+        markdown: false,
+    })?;
+    cp.print();
+    sections.push(cp.section());
 
     // Queued data dirs, shared by scale and idle.
     let mut fixtures = vec![Fixture::build(0)?];

@@ -9,6 +9,7 @@
 
 mod all;
 mod common;
+mod concurrent_push;
 mod enqueue;
 mod fixture;
 mod idle;
@@ -34,6 +35,9 @@ enum Bench {
     /// Upserts per second through one push endpoint of an embedded
     /// ferry-server, over real HTTP on loopback.
     ServerPush(server_push::Args),
+    /// Push throughput and p99 with many clients at once: SQLite, and
+    /// PostgreSQL with 1, 2 and 3 ferry-server nodes.
+    ConcurrentPush(concurrent_push::Args),
     /// Queued records uploaded by the engine vs raw SQLite inserts.
     Upload(upload::Args),
     /// `ferry put` / `Engine::put` latency and `ferry import` rate.
@@ -53,6 +57,7 @@ enum Bench {
 fn main() -> Result<()> {
     match Cli::parse().bench {
         Bench::ServerPush(args) => server_push::run(args),
+        Bench::ConcurrentPush(args) => concurrent_push::run(args).map(|r| r.print()),
         Bench::Upload(args) => upload::run(args).map(|s| s.print()),
         Bench::Enqueue(args) => enqueue::run(args).map(|s| s.print()),
         Bench::Latency(args) => latency::run(args).map(|s| s.print()),

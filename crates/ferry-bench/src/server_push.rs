@@ -139,7 +139,7 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
 }
 
 /// A JSON object whose serialization is exactly `bytes` long.
-fn payload_of_size(bytes: usize) -> Map<String, Value> {
+pub(crate) fn payload_of_size(bytes: usize) -> Map<String, Value> {
     let mut map = Map::new();
     map.insert("title".into(), json!("Peer mentoring session"));
     map.insert("minutes".into(), json!(90));

@@ -10,6 +10,9 @@ use super::audit::Audit;
 pub struct Summary {
     pub seed: u64,
     pub clients: usize,
+    /// Server processes, and the backend they share.
+    pub nodes: usize,
+    pub backend: &'static str,
     pub steps: usize,
     pub steps_by_kind: BTreeMap<&'static str, u64>,
     /// Local writes that exited 0 with a mutation id (restores included).
@@ -90,6 +93,7 @@ impl fmt::Display for Summary {
         writeln!(f, "|{}|{}|", "-".repeat(54), "-".repeat(14))?;
         row(f, "seed (FERRY_CHAOS_SEED)", self.seed.to_string())?;
         row(f, "clients", self.clients.to_string())?;
+        row(f, "server nodes", format!("{} on {}", self.nodes, self.backend))?;
         row(f, "workload steps", self.steps.to_string())?;
         for (k, v) in &self.steps_by_kind {
             row(f, &format!("  steps: {k}"), v.to_string())?;
@@ -109,7 +113,7 @@ impl fmt::Display for Summary {
             row(f, &format!("  kill -9: {k}"), v.to_string())?;
         }
         row(f, "  protocol-moment kills not reached", self.kill_moments_missed.to_string())?;
-        row(f, "server kill -9 + restart", self.server_kills.to_string())?;
+        row(f, "server (node) kill -9 + restart", self.server_kills.to_string())?;
         row(f, "`ferry daemon`s started", self.daemons_started.to_string())?;
         row(f, "manual conflicts resolved by the harness", self.manual_resolutions.to_string())?;
         row(f, "losing local versions restored", self.restores.to_string())?;

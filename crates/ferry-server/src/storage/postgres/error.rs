@@ -66,13 +66,12 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-/// Waiting for, making or checking a pooled connection failed: the
-/// database is unreachable or every connection is busy.
+/// Waiting for, making or checking a pooled connection failed: whatever
+/// PostgreSQL said (down, refusing connections to this database, even a
+/// wrong password after an operator's change), this node cannot serve now
+/// and the client should retry; the message in the log says why.
 pub fn from_pool(e: PoolError) -> Error {
-    match e {
-        PoolError::Backend(e) => Error::from(PgError(e)),
-        other => Error::Unavailable(describe_pool(&other)),
-    }
+    Error::Unavailable(describe_pool(&e))
 }
 
 pub fn describe_pool(e: &PoolError) -> String {

@@ -75,6 +75,13 @@ impl PgStorage {
         let open_err = |message: String| Error::Open { location: location.clone(), message };
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| open_err(format!("{e}; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")))?;
+        // As libpq does: a URL without a password takes `PGPASSWORD`, so
+        // neither `--db` nor `copy --to` needs a secret on the command line.
+        if config.get_password().is_none() {
+            if let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+                config.password(password.as_encoded_bytes());
+            }
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(POOL_TIMEOUT);
         }
