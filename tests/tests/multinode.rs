@@ -91,10 +91,10 @@ fn the_same_refresh_token_on_two_nodes_at_once_rotates_once() {
         // never two independent live chains from one token. Either way the
         // family has at most one live token afterwards.
         assert!(answers.contains(&200), "{answers:?}");
-        let live = c.db().pg_query(&format!(
+        let live = c.db().pg_query(
             "SELECT count(*)::text FROM refresh_tokens WHERE family = \
-             (SELECT family FROM refresh_tokens ORDER BY id DESC LIMIT 1) AND revoked = 0 AND NOT used"
-        ));
+             (SELECT family FROM refresh_tokens ORDER BY id DESC LIMIT 1) AND revoked = 0 AND NOT used",
+        );
         assert_eq!(live[0][0].as_deref(), Some("1"), "one live token in the family; answers {answers:?}");
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::common::*;
 use crate::fixture::Fixture;
-use crate::{concurrent_push, enqueue, idle, latency, pull, scale, upload};
+use crate::{concurrent_push, enqueue, idle, latency, live, pull, scale, upload};
 
 /// Hand-written analysis (profiles, fixes) kept next to the code so a re-run
 /// does not lose it; read at run time.
@@ -62,6 +62,10 @@ pub fn run(args: Args) -> Result<()> {
     sections.push(s);
 
     let s = latency::run(latency::Args { writes: 200, daemon_writes: 100, gap_ms: 30 })?;
+    s.print();
+    sections.push(s);
+
+    let s = live::run(live::Args { writes: 200, gap_ms: 30, waiters: 10_000, idle_secs: 10 })?;
     s.print();
     sections.push(s);
 

@@ -12,9 +12,6 @@
 //! shares this machine's cores, so the multi-node figures show what the
 //! shared database allows, not what more machines would add.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +21,7 @@ use ferry_server::DbLocation;
 use uuid::Uuid;
 
 use crate::common::{fmt_rate, ms_str, Section};
+use crate::server_process::ServerProcess;
 use crate::server_push::payload_of_size;
 use crate::stats::percentile;
 
@@ -162,7 +160,7 @@ async fn measure(label: &str, db: &DbLocation, nodes: usize, args: &Args) -> Res
             ferry_server::users::add_user(&*storage, &user(c), &org(c, args), PASSWORD).await?;
         }
     }
-    let servers: Vec<Node> = (0..nodes).map(|_| Node::start(db)).collect::<Result<_>>()?;
+    let servers: Vec<ServerProcess> = (0..nodes).map(|_| ServerProcess::start(db)).collect::<Result<_>>()?;
     for n in &servers {
         n.wait_ready().await?;
     }
@@ -267,68 +265,6 @@ fn org(c: usize, args: &Args) -> String {
 }
 
 /// A `ferry-server` child process on `db`, killed on drop.
-struct Node {
-    url: String,
-    child: Child,
-}
-
-impl Node {
-    fn start(db: &DbLocation) -> Result<Node> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let db_arg = match db {
-            DbLocation::Sqlite(p) => p.to_string_lossy().into_owned(),
-            DbLocation::Postgres(url) => url.clone(),
-        };
-        let child = Command::new(server_bin()?)
-            .args(["--db", &db_arg, "--listen", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("start ferry-server")?;
-        Ok(Node { url: format!("http://127.0.0.1:{port}"), child })
-    }
-
-    async fn wait_ready(&self) -> Result<()> {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http.get(format!("{}/health", self.url)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("ferry-server at {} not ready within 30 s", self.url);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `ferry-server` binary next to this one, or `FERRY_SERVER_BIN`.
-fn server_bin() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("FERRY_SERVER_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let p = std::env::current_exe()?.with_file_name("ferry-server");
-    if !p.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --release -p ferry-server` or set FERRY_SERVER_BIN",
-            p.display()
-        );
-    }
-    Ok(p)
-}
-
 /// A fresh database on the cluster at `admin`, dropped after its run.
 struct PgDatabase {
     admin: String,

@@ -29,8 +29,8 @@ pub fn section(secs: u64) -> Section {
         &format!(
             "The real `ferry daemon` process, started and left alone for 3 s, then measured over {secs} s: CPU \
              = (utime+stime) delta from `/proc/PID/stat` ÷ wall time (100 % = one core); RSS = `VmRSS` at the \
-             end, peak = `VmHWM`. *online*: signed in, server reachable, nothing queued (one pull at start and \
-             one per 60 s pull interval). *offline*: the server's port is closed, so the queue stays and the \
+             end, peak = `VmHWM`. *online*: signed in, server reachable, nothing queued (one pull at start, one \
+             per 60 s pull interval, and one waiting pull held open and renewed every 25 s). *offline*: the server's port is closed, so the queue stays and the \
              daemon retries with exponential backoff (1, 2, 4 … 60 s). *paused*: `ferry pause` before starting."
         ),
         &["case", "queued", "CPU time", "CPU % of a core", "RSS", "peak RSS"],
@@ -163,7 +163,7 @@ fn stop(child: &mut Child) {
 }
 
 /// utime + stime, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("daemon exited early")?;
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields overall.
@@ -175,7 +175,7 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?)
 }
 
-fn memory_kb(pid: u32) -> Result<(u64, u64)> {
+pub(crate) fn memory_kb(pid: u32) -> Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
         status
@@ -188,7 +188,7 @@ fn memory_kb(pid: u32) -> Result<(u64, u64)> {
     Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
-fn clk_tck() -> f64 {
+pub(crate) fn clk_tck() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()

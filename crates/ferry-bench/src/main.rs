@@ -14,8 +14,10 @@ mod enqueue;
 mod fixture;
 mod idle;
 mod latency;
+mod live;
 mod pull;
 mod scale;
+mod server_process;
 mod server_push;
 mod stats;
 mod upload;
@@ -44,6 +46,9 @@ enum Bench {
     Enqueue(enqueue::Args),
     /// Local write to server acknowledgement with the loop running.
     Latency(latency::Args),
+    /// Another device hearing of a change; 10 000 waiting clients on one
+    /// server.
+    Live(live::Args),
     /// Remote changes applied by a fresh engine.
     Pull(pull::Args),
     /// CPU and memory of an idle `ferry daemon`.
@@ -61,6 +66,7 @@ fn main() -> Result<()> {
         Bench::Upload(args) => upload::run(args).map(|s| s.print()),
         Bench::Enqueue(args) => enqueue::run(args).map(|s| s.print()),
         Bench::Latency(args) => latency::run(args).map(|s| s.print()),
+        Bench::Live(args) => live::run(args).map(|s| s.print()),
         Bench::Pull(args) => pull::run(args).map(|s| s.print()),
         Bench::Idle(args) => idle::run(args).map(|s| s.print()),
         Bench::Scale(args) => scale::run(args).map(|s| s.print()),

@@ -126,6 +126,21 @@ impl Transport {
         self.call::<(), PullResponse>(Method::GET, &path, Some(token), None, clock).await
     }
 
+    /// A waiting pull: answers when the organisation has changes after
+    /// `since` or after `wait`, whichever is first (at most one change is
+    /// asked for; the cycle then pulls under the usual rules). An answer
+    /// without `wait` comes from a server that cannot wait.
+    pub async fn wait_for_changes(
+        &self,
+        token: &str,
+        since: u64,
+        wait: Duration,
+        clock: &ServerClock,
+    ) -> Result<PullResponse, TransportError> {
+        let path = format!("/v1/pull?since={since}&limit=1&wait={}", wait.as_secs());
+        self.call_held::<(), PullResponse>(Method::GET, &path, Some(token), None, clock, Some(wait)).await
+    }
+
     /// `Ok(None)` when the server has no such record.
     pub async fn record(
         &self,
@@ -150,7 +165,25 @@ impl Transport {
         body: Option<&B>,
         clock: &ServerClock,
     ) -> Result<R, TransportError> {
+        self.call_held(method, path, token, body, clock, None).await
+    }
+
+    /// `held`: the server may hold the answer back that long (a waiting
+    /// pull). The request may take that much longer, and its round trip
+    /// says nothing about the clock offset.
+    async fn call_held<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+        clock: &ServerClock,
+        held: Option<Duration>,
+    ) -> Result<R, TransportError> {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(held) = held {
+            req = req.timeout(held + request_timeout());
+        }
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -166,7 +199,7 @@ impl Transport {
         let status = resp.status();
         let server_time =
             resp.headers().get(SERVER_TIME_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
-        if let Some(st) = server_time {
+        if let (Some(st), None) = (server_time, held) {
             clock.observe(sent, received, st);
         }
         let retry_after = resp

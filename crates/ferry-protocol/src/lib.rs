@@ -34,6 +34,8 @@ pub mod limits {
     pub const MAX_RECORD_ID_LEN: usize = 128;
     /// Most changes in one pull page.
     pub const MAX_PULL_LIMIT: u32 = 1000;
+    /// Longest wait of a waiting pull (`GET /v1/pull?wait=SECS`).
+    pub const MAX_PULL_WAIT_SECS: u32 = 60;
 }
 
 /// Why a name is not a valid entity name, or `Ok` if it is.
@@ -314,7 +316,7 @@ pub struct RemoteRecord {
     pub server_time: i64,
 }
 
-/// `GET /v1/pull?since=SEQ&limit=N` answer.
+/// `GET /v1/pull?since=SEQ&limit=N[&wait=SECS]` answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PullResponse {
     /// Changes with `seq > since`, ascending by `seq`; only the latest
@@ -325,7 +327,16 @@ pub struct PullResponse {
     pub cursor: u64,
     pub has_more: bool,
     pub server_time: i64,
+    /// The wait the server honoured, in seconds (`0` for a plain pull).
+    /// Absent from servers that cannot wait: a client then falls back to
+    /// pulling on an interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u32>,
 }
+
+/// How long clients ask a waiting pull to wait: well inside the idle
+/// timeouts of common proxies and load balancers (nginx 60 s, AWS 60 s).
+pub const CLIENT_PULL_WAIT_SECS: u32 = 25;
 
 // ---------------------------------------------------------------- errors
 

@@ -18,6 +18,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod changes;
 mod clock;
 mod error;
 mod http;
@@ -117,20 +118,28 @@ pub async fn serve_with(config: Config, storage: Arc<dyn Storage>) -> Result<Run
         refresh_ttl: config.refresh_ttl,
     };
     let location = storage.location();
-    let app = http::router(http::AppState::with_max_payload(storage, auth, config.max_payload_bytes));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr()?;
+    let changes = Arc::new(changes::ChangeFeed::new());
+    let forwarder = storage.forward_commits(changes.clone());
+    let app = http::router(http::AppState::with(storage, auth, config.max_payload_bytes, changes.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 // Either an explicit stop or the handle being dropped.
                 let _ = stopped.await;
                 tracing::info!("shutting down: finishing in-flight requests");
+                // Waiting pulls answer now instead of at their deadline.
+                changes.close();
             })
-            .await
+            .await;
+        if let Some(forwarder) = forwarder {
+            forwarder.abort();
+        }
+        result
     });
     tracing::info!(%addr, db = %location, "ferry-server listening");
     Ok(RunningServer { addr, stop, task })

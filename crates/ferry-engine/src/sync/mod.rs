@@ -6,6 +6,7 @@ mod conflict;
 mod pull;
 mod push;
 mod scheduler;
+mod wait;
 
 pub use backoff::Backoff;
 pub(crate) use scheduler::run_loop;

@@ -1,8 +1,12 @@
 //! The background loop. It sleeps until something happens — a local write
 //! (in this process, or another one touching the signal file), "sync now",
-//! a backoff or pull timer, the stall deadline — then runs a cycle. No
-//! polling: an idle engine wakes once per pull interval.
+//! a change on the server heard by the waiting pull (`wait.rs`), a backoff
+//! or pull timer, the stall deadline — then runs a cycle. No polling: an
+//! idle engine holds one waiting pull (renewed every 25 s) and wakes once
+//! per pull interval, the fallback for servers that cannot wait.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +14,7 @@ use std::time::Duration;
 use notify::Watcher;
 use tokio::time::Instant;
 
+use super::wait::Heard;
 use super::Backoff;
 use crate::clock::local_now_ms;
 use crate::error::{EngineError, Result};
@@ -25,6 +30,13 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
     let mut backoff = Backoff::default();
     let mut retry_at: Option<Instant> = None;
     let mut next_pull = Instant::now();
+    // The waiting pull, kept across wake-ups that do not sync; dropped
+    // (the request with it) before every cycle and while offline or paused.
+    let mut waiter: Option<Pin<Box<dyn Future<Output = Heard> + Send>>> = None;
+    // When the next wait may start: after failed or refused waits.
+    let mut next_wait: Option<Instant> = None;
+    let mut wait_backoff = Backoff::default();
+    let mut wait_started = Instant::now();
     // Run once at start: there may be a backlog from before.
     inner.wake.notify_one();
     loop {
@@ -34,15 +46,53 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
         // database, so they are read afresh on every wake. The pull timer
         // only re-reads them, in case the file watch is unavailable.
         inner.reload_shared_state();
+        let online = !waiting_for_user(&inner) && retry_at.is_none() && !inner.run_state().offline;
+        if !online {
+            waiter = None;
+        } else if waiter.is_none() && next_wait.is_none_or(|at| at <= Instant::now()) {
+            next_wait = None;
+            wait_started = Instant::now();
+            waiter = Some(Box::pin(inner.clone().wait_for_changes()));
+        }
         let timer = if waiting_for_user(&inner) {
             Some(next_pull)
         } else {
-            [retry_at.or(Some(next_pull)), stall_deadline(&inner)].into_iter().flatten().min()
+            let wait_timer = next_wait.filter(|_| online);
+            [retry_at.or(Some(next_pull)), stall_deadline(&inner), wait_timer].into_iter().flatten().min()
         };
         let timer_fired = tokio::select! {
             _ = &mut shutdown => break,
             _ = inner.wake.notified() => false,
             _ = sleep_until(timer) => true,
+            heard = wait_on(&mut waiter) => {
+                waiter = None;
+                match heard {
+                    Heard::Changes => wait_backoff.reset(),
+                    Heard::Nothing => {
+                        if wait_started.elapsed() < EARLY_EMPTY_ANSWER {
+                            // Empty at once (a server shutting down, or one
+                            // that does not really wait): never a busy loop.
+                            next_wait = Some(Instant::now() + wait_backoff.next_delay(None));
+                        } else {
+                            wait_backoff.reset();
+                        }
+                        continue;
+                    }
+                    Heard::Unsupported { changes } => {
+                        tracing::info!("the server cannot wait for changes; pulling every {:?}", inner.pull_interval());
+                        next_wait = Some(Instant::now() + inner.pull_interval());
+                        if !changes {
+                            continue;
+                        }
+                    }
+                    Heard::Failed(e) => {
+                        let delay = wait_backoff.next_delay(retry_after_of(&e));
+                        tracing::info!(error = %e, wait_again_in_ms = delay.as_millis() as u64, "waiting for changes failed; syncing to see why");
+                        next_wait = Some(Instant::now() + delay);
+                    }
+                }
+                false
+            }
         };
         inner.reload_shared_state();
         inner.publish();
@@ -62,6 +112,8 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
         if timer_fired && retry_at.is_none() && Instant::now() < next_pull {
             continue; // the stall timer, not a reason to sync
         }
+        // A cycle pulls anyway; the next wait starts from its cursor.
+        waiter = None;
         match inner.cycle().await {
             Ok(_) => {
                 backoff.reset();
@@ -119,6 +171,24 @@ fn clear_retry_at(inner: &Inner) {
         inner.publish();
     }
     let _ = inner.store.remove_setting("next_retry_at");
+}
+
+/// A waiting pull answered empty sooner than this did not wait.
+const EARLY_EMPTY_ANSWER: Duration = Duration::from_secs(1);
+
+/// The waiting pull's answer; never, when none is held.
+async fn wait_on(waiter: &mut Option<Pin<Box<dyn Future<Output = Heard> + Send>>>) -> Heard {
+    match waiter {
+        Some(w) => w.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn retry_after_of(e: &EngineError) -> Option<Duration> {
+    match e {
+        EngineError::Transport(t) => t.retry_after(),
+        _ => None,
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -16,6 +16,7 @@ use ferry_protocol::{limits, SERVER_TIME_HEADER};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Auth;
+use crate::changes::ChangeFeed;
 use crate::clock::now_ms;
 use crate::storage::Storage;
 
@@ -30,16 +31,31 @@ pub struct Inner {
     pub auth: Auth,
     /// Largest record accepted (operator setting, at most the protocol's).
     pub max_payload_bytes: usize,
+    /// Wakes waiting pulls when their organisation commits.
+    pub changes: Arc<ChangeFeed>,
+    /// Reads by woken waiting pulls, a few at a time: thousands of waiters
+    /// of one organisation wake at once, and must queue here rather than
+    /// starve pushes of database connections.
+    pub wake_reads: tokio::sync::Semaphore,
 }
+
+/// Woken waiting pulls reading at once (half the PostgreSQL pool).
+const WAKE_READS: usize = 8;
 
 impl AppState {
     #[cfg(test)]
     pub fn new(db: Arc<dyn Storage>, auth: Auth) -> Self {
-        Self::with_max_payload(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES)
+        Self::with(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES, Arc::new(ChangeFeed::new()))
     }
 
-    pub fn with_max_payload(db: Arc<dyn Storage>, auth: Auth, max_payload_bytes: usize) -> Self {
-        Self(Arc::new(Inner { db, auth, max_payload_bytes }))
+    pub fn with(db: Arc<dyn Storage>, auth: Auth, max_payload_bytes: usize, changes: Arc<ChangeFeed>) -> Self {
+        Self(Arc::new(Inner {
+            db,
+            auth,
+            max_payload_bytes,
+            changes,
+            wake_reads: tokio::sync::Semaphore::new(WAKE_READS),
+        }))
     }
 }
 

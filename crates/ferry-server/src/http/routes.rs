@@ -111,6 +111,11 @@ pub async fn push(
         applied = t.applied, duplicate = t.duplicate, conflict = t.conflict,
         rejected = t.rejected, blocked = t.blocked, "push"
     );
+    if batch.seq_after > batch.seq_before {
+        // Waiting pulls on this node; other nodes hear of it from the
+        // database (see `Storage::forward_commits`).
+        state.changes.notify(&auth.org);
+    }
     Ok(Json(PushResponse {
         results: batch.results,
         server_time: now_ms(),
@@ -123,6 +128,7 @@ pub async fn push(
 pub struct PullParams {
     since: Option<u64>,
     limit: Option<u32>,
+    wait: Option<u32>,
 }
 
 pub async fn pull(
@@ -131,7 +137,10 @@ pub async fn pull(
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Json<PullResponse>, ApiError> {
     let Query(params) = params.map_err(|e| {
-        ApiError::invalid_request(format!("{}; expected ?since=SEQ&limit=N with non-negative integers", e.body_text()))
+        ApiError::invalid_request(format!(
+            "{}; expected ?since=SEQ&limit=N&wait=SECS with non-negative integers",
+            e.body_text()
+        ))
     })?;
     let since = params.since.unwrap_or(0);
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT);
@@ -141,12 +150,37 @@ pub async fn pull(
             limits::MAX_PULL_LIMIT
         )));
     }
-    let page = state.db.pull(&auth.org, since, limit).await?;
+    let wait = params.wait.unwrap_or(0);
+    if wait > limits::MAX_PULL_WAIT_SECS {
+        return Err(ApiError::invalid_request(format!(
+            "wait must be between 0 and {} seconds, got {wait}",
+            limits::MAX_PULL_WAIT_SECS
+        )));
+    }
+    // Subscribed before the first read: a commit between the read and the
+    // wait still wakes us.
+    let mut subscription = (wait > 0).then(|| state.changes.subscribe(&auth.org));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait.into());
+    let mut page = state.db.pull(&auth.org, since, limit).await?;
+    if let Some(sub) = subscription.as_mut() {
+        while page.changes.is_empty() && !state.changes.is_closing() {
+            tokio::select! {
+                _ = sub.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+            // A woken waiter may find nothing new (the wake-all after the
+            // database connection that carries other nodes' commits was
+            // made again): then it waits on.
+            let _turn = state.wake_reads.acquire().await.map_err(|e| crate::Error::Task(e.to_string()))?;
+            page = state.db.pull(&auth.org, since, limit).await?;
+        }
+    }
     Ok(Json(PullResponse {
         changes: page.changes,
         cursor: page.cursor,
         has_more: page.has_more,
         server_time: now_ms(),
+        wait: Some(wait),
     }))
 }
 

@@ -144,6 +144,82 @@ fn push_then_pull_in_process() {
     });
 }
 
+impl Harness {
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let req = Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn push_one(&self, id: &str, record: &str) -> Value {
+        let body = json!({"mutations": [{
+            "id": id, "entity": "activity", "record_id": record, "op": "upsert",
+            "payload": {"title": record}, "base_version": 0, "edited_at": 1
+        }]});
+        let (status, value) = self.push_raw(body.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value
+    }
+}
+
+#[test]
+fn a_waiting_pull_answers_at_once_when_changes_are_there() {
+    let h = harness();
+    runtime().block_on(async {
+        h.push_one("6f1c2d7e-3b1a-4c55-9d0e-0a1b2c3d4e50", "a1").await;
+        let (status, value) = h.get("/v1/pull?since=0&wait=60").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(value["changes"][0]["record_id"], "a1");
+        assert_eq!(value["wait"], 60);
+        // A plain pull says the server can wait, too.
+        let (_, plain) = h.get("/v1/pull?since=0").await;
+        assert_eq!(plain["wait"], 0);
+    });
+}
+
+#[test]
+fn a_push_wakes_a_waiting_pull_of_its_organisation() {
+    let h = Arc::new(harness());
+    runtime().block_on(async {
+        let waiting = {
+            let h = h.clone();
+            tokio::spawn(async move { h.get("/v1/pull?since=0&wait=60").await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "answered before anything changed");
+        h.push_one("6f1c2d7e-3b1a-4c55-9d0e-0a1b2c3d4e51", "a2").await;
+        // Far below the 60 s wait: the push, not the deadline, answered it.
+        let (status, value) = tokio::time::timeout(Duration::from_secs(20), waiting).await.unwrap().unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(value["changes"][0]["record_id"], "a2");
+        assert_eq!(value["cursor"], 1);
+    });
+}
+
+#[test]
+fn a_waiting_pull_with_nothing_new_answers_empty_at_its_deadline() {
+    let h = harness();
+    runtime().block_on(async {
+        let (status, value) = h.get("/v1/pull?since=0&wait=1").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(value["changes"], json!([]));
+        assert_eq!((value["cursor"].as_u64(), value["has_more"].as_bool()), (Some(0), Some(false)));
+        assert_eq!(value["wait"], 1);
+    });
+}
+
+#[test]
+fn a_wait_beyond_the_limit_is_refused() {
+    let h = harness();
+    runtime().block_on(async {
+        let (status, value) = h.get("/v1/pull?since=0&wait=61").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(value["message"].as_str().unwrap().contains("between 0 and 60"), "{value}");
+    });
+}
+
 /// Arbitrary JSON values, nested a few levels.
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

@@ -28,6 +28,7 @@ use ferry_protocol::{Mutation, RemoteRecord};
 
 use crate::apply::BatchOutcome;
 use crate::auth::refresh::NewToken;
+use crate::changes::ChangeFeed;
 use crate::error::Result;
 use crate::stats::{DumpRecord, Stats};
 use crate::users::User;
@@ -162,6 +163,11 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     async fn pull(&self, org: &str, since: u64, limit: u32) -> Result<ChangesPage>;
     /// One record, tombstones included.
     async fn record(&self, org: &str, entity: &str, record_id: &str) -> Result<Option<RemoteRecord>>;
+
+    /// Starts telling `feed` of commits made by *other* processes (other
+    /// nodes on one database); `None` where there can be none. This node's
+    /// own pushes notify the feed themselves.
+    fn forward_commits(&self, feed: Arc<ChangeFeed>) -> Option<tokio::task::JoinHandle<()>>;
 
     async fn stats(&self) -> Result<Stats>;
     /// Every record (tombstones included), sorted by org, entity, record id;

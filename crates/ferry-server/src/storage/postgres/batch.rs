@@ -159,6 +159,14 @@ pub async fn apply(
             Ok(())
         },
         tx.execute(&count, &count_params),
+        async {
+            if n > 0 {
+                // Delivered at commit to every node's listener
+                // (listen.rs), which wakes its waiting pulls.
+                tx.execute("SELECT pg_notify($1, $2)", &[&super::listen::CHANNEL, &org]).await?;
+            }
+            Ok(())
+        },
     )?;
     tx.commit().await?;
     Ok(Ok(plan.outcome))

@@ -22,6 +22,7 @@
 mod accounts;
 mod batch;
 mod error;
+mod listen;
 pub mod migrations;
 mod records;
 
@@ -59,6 +60,8 @@ const RETRIES: u32 = 3;
 pub struct PgStorage {
     pool: Pool,
     location: String,
+    /// For the connection that listens for other nodes' commits.
+    config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -91,7 +94,7 @@ impl PgStorage {
         config.keepalives_idle(Duration::from_secs(30));
         config.application_name("ferry-server");
         let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Verified });
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Verified });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .wait_timeout(Some(POOL_TIMEOUT))
@@ -100,7 +103,7 @@ impl PgStorage {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| open_err(e.to_string()))?;
-        let storage = Self { pool, location: location.clone() };
+        let storage = Self { pool, location: location.clone(), config };
         let mut client = storage.pool.get().await.map_err(|e| open_err(error::describe_pool(&e)))?;
         migrations::migrate(&mut client).await?;
         let mut secret = vec![0u8; 32];
@@ -255,6 +258,10 @@ impl Storage for PgStorage {
         .await?
         .map(|r| r.into_remote())
         .transpose()
+    }
+
+    fn forward_commits(&self, feed: std::sync::Arc<crate::changes::ChangeFeed>) -> Option<tokio::task::JoinHandle<()>> {
+        Some(tokio::spawn(listen::forward(self.config.clone(), self.location.clone(), feed)))
     }
 
     async fn stats(&self) -> Result<Stats> {

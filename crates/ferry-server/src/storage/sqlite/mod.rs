@@ -223,6 +223,11 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    /// One process serves the file, and its pushes notify the feed.
+    fn forward_commits(&self, _feed: Arc<crate::changes::ChangeFeed>) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
+
     async fn stats(&self) -> Result<Stats> {
         self.call(|conn| records::stats(conn)).await
     }
