@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use ferry_protocol::{limits, LoginRequest, Mutation, Op, Outcome, PushRequest, PushResponse, TokenResponse};
+use ferry_protocol::{limits, LoginRequest, Outcome, PushRequest, PushResponse, TokenResponse};
 use ferry_server::DbLocation;
 use uuid::Uuid;
 
 use crate::common::{fmt_rate, ms_str, Section};
 use crate::server_process::ServerProcess;
-use crate::server_push::payload_of_size;
+use crate::server_push::{new_record, payload_of_size};
 use crate::stats::percentile;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -171,17 +171,8 @@ async fn measure(label: &str, db: &DbLocation, nodes: usize, args: &Args) -> Res
     for c in 0..args.clients {
         let bodies: Vec<Vec<u8>> = (0..args.pushes)
             .map(|p| {
-                let mutations = (0..args.batch)
-                    .map(|m| Mutation {
-                        id: Uuid::new_v4(),
-                        entity: "activity".into(),
-                        record_id: format!("c{c:03}-p{p:05}-m{m:04}"),
-                        op: Op::Upsert,
-                        payload: Some(payload.clone()),
-                        base_version: 0,
-                        edited_at: 1_700_000_000_000,
-                    })
-                    .collect();
+                let mutations =
+                    (0..args.batch).map(|m| new_record(format!("c{c:03}-p{p:05}-m{m:04}"), &payload)).collect();
                 serde_json::to_vec(&PushRequest { mutations })
             })
             .collect::<Result<_, _>>()?;

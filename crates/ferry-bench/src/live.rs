@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use ferry_protocol::{LoginRequest, Mutation, Op, PullResponse, PushRequest, TokenResponse};
+use ferry_protocol::{LoginRequest, PullResponse, PushRequest, TokenResponse};
 use ferry_server::DbLocation;
-use uuid::Uuid;
 
 use crate::common::*;
 use crate::idle::{clk_tck, cpu_ticks, memory_kb};
 use crate::server_process::ServerProcess;
+use crate::server_push::new_record;
 use crate::stats::percentile;
 
 #[derive(Debug, clap::Args)]
@@ -208,17 +208,7 @@ async fn waiting_clients(args: &Args) -> Result<Waiting> {
         "opening the waits took too long: they would time out before the push"
     );
 
-    let push = PushRequest {
-        mutations: vec![Mutation {
-            id: Uuid::new_v4(),
-            entity: ENTITY.into(),
-            record_id: "wake-all".into(),
-            op: Op::Upsert,
-            payload: Some(payload(0, RECORD_BYTES)),
-            base_version: 0,
-            edited_at: 1_700_000_000_000,
-        }],
-    };
+    let push = PushRequest { mutations: vec![new_record("wake-all".into(), &payload(0, RECORD_BYTES))] };
     let pushed = Instant::now();
     http.post(format!("{url}/v1/push")).bearer_auth(&*token).json(&push).send().await?.error_for_status()?;
     let mut answered = Vec::with_capacity(args.waiters);

@@ -79,18 +79,7 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
         .collect::<Vec<_>>()
         .chunks(args.batch)
         .map(|chunk| {
-            let mutations = chunk
-                .iter()
-                .map(|i| Mutation {
-                    id: Uuid::new_v4(),
-                    entity: "activity".into(),
-                    record_id: format!("rec-{i:08}"),
-                    op: Op::Upsert,
-                    payload: Some(payload.clone()),
-                    base_version: 0,
-                    edited_at: 1_700_000_000_000,
-                })
-                .collect();
+            let mutations = chunk.iter().map(|i| new_record(format!("rec-{i:08}"), &payload)).collect();
             serde_json::to_vec(&PushRequest { mutations })
         })
         .collect::<Result<_, _>>()?;
@@ -136,6 +125,19 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
         ms(percentile(&latencies, 100.0))
     );
     Ok(())
+}
+
+/// An upsert creating `record_id` (base version 0) with `payload`.
+pub(crate) fn new_record(record_id: String, payload: &Map<String, Value>) -> Mutation {
+    Mutation {
+        id: Uuid::new_v4(),
+        entity: "activity".into(),
+        record_id,
+        op: Op::Upsert,
+        payload: Some(payload.clone()),
+        base_version: 0,
+        edited_at: 1_700_000_000_000,
+    }
 }
 
 /// A JSON object whose serialization is exactly `bytes` long.
