@@ -15,14 +15,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
-use ferry_protocol::{limits, LoginRequest, Outcome, PushRequest, PushResponse, TokenResponse};
+use anyhow::{ensure, Context, Result};
+use ferry_protocol::{limits, LoginRequest, PushRequest, TokenResponse};
 use ferry_server::DbLocation;
 use uuid::Uuid;
 
 use crate::common::{fmt_rate, ms_str, Section};
 use crate::server_process::ServerProcess;
-use crate::server_push::{new_record, payload_of_size};
+use crate::server_push::{ensure_all_applied, new_record, payload_of_size, push_body};
 use crate::stats::percentile;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -199,23 +199,9 @@ async fn measure(label: &str, db: &DbLocation, nodes: usize, args: &Args) -> Res
                 for (p, body) in bodies.into_iter().enumerate() {
                     let url = &urls[(c + p) % urls.len()];
                     let t = Instant::now();
-                    let response = http
-                        .post(format!("{url}/v1/push"))
-                        .bearer_auth(&token)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .context("push request")?;
-                    let status = response.status();
-                    if !status.is_success() {
-                        bail!("push answered {status}: {}", response.text().await.unwrap_or_default());
-                    }
-                    let answer: PushResponse = response.json().await?;
+                    let answer = push_body(&http, url, &token, body).await?;
                     latencies.push(t.elapsed());
-                    if let Some(bad) = answer.results.iter().find(|r| !matches!(r.outcome, Outcome::Applied { .. })) {
-                        bail!("mutation not applied: {bad:?}");
-                    }
+                    ensure_all_applied(&answer)?;
                 }
                 Ok::<_, anyhow::Error>(latencies)
             })

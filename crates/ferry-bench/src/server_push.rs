@@ -95,23 +95,9 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
     let started = Instant::now();
     for body in bodies {
         let t = Instant::now();
-        let response = http
-            .post(format!("{url}/v1/push"))
-            .bearer_auth(&login.access_token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .context("push request")?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("push answered {status}: {}", response.text().await.unwrap_or_default());
-        }
-        let answer: PushResponse = response.json().await?;
+        let answer = push_body(&http, &url, &login.access_token, body).await?;
         latencies.push(t.elapsed());
-        if let Some(bad) = answer.results.iter().find(|r| !matches!(r.outcome, Outcome::Applied { .. })) {
-            bail!("mutation not applied: {bad:?}");
-        }
+        ensure_all_applied(&answer)?;
     }
     let elapsed = started.elapsed();
 
@@ -124,6 +110,31 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
         ms(percentile(&latencies, 99.0)),
         ms(percentile(&latencies, 100.0))
     );
+    Ok(())
+}
+
+/// Sends one serialized push request and reads its answer.
+pub(crate) async fn push_body(http: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -> Result<PushResponse> {
+    let response = http
+        .post(format!("{url}/v1/push"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .context("push request")?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("push answered {status}: {}", response.text().await.unwrap_or_default());
+    }
+    Ok(response.json().await?)
+}
+
+/// The benchmarks push new records only: anything but `applied` is a bug.
+pub(crate) fn ensure_all_applied(answer: &PushResponse) -> Result<()> {
+    if let Some(bad) = answer.results.iter().find(|r| !matches!(r.outcome, Outcome::Applied { .. })) {
+        bail!("mutation not applied: {bad:?}");
+    }
     Ok(())
 }
 
