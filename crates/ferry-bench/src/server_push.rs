@@ -95,7 +95,7 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
     let started = Instant::now();
     for body in bodies {
         let t = Instant::now();
-        let answer = push_body(&http, &url, &login.access_token, body).await?;
+        let answer = push_body(&http, url, &login.access_token, body).await?;
         latencies.push(t.elapsed());
         ensure_all_applied(&answer)?;
     }
