@@ -34,7 +34,7 @@ dbus-run-session -- bash -c '
 echo "== the server suites again, on PostgreSQL (and the multi-node tests)"
 FERRY_TEST_BACKEND=postgres cargo test --workspace --no-fail-fast \
   --test server_auth --test server_push --test server_pull --test server_orgs \
-  --test server_bad_input --test server_lifecycle --test live_changes -- --test-threads=4
+  --test server_bad_input --test server_lifecycle --test live_changes --test security -- --test-threads=4
 
 echo "== desktop app: front-end unit tests and end-to-end under Xvfb"
 APP_E2E_SKIP_INSTALL=1 scripts/app-e2e.sh

@@ -11,6 +11,7 @@ pub mod ferry;
 pub mod pg;
 pub mod proxy;
 pub mod server;
+pub mod tls;
 
 use std::path::PathBuf;
 

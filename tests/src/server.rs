@@ -39,10 +39,18 @@ pub struct TestServer {
     port: u16,
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
+    /// The CA (PEM) its certificate is signed by when it serves HTTPS.
+    ca_pem: Option<String>,
     child: Option<Child>,
 }
 
 impl TestServer {
+    /// Starts a server serving HTTPS with `cert`, signed by `ca`.
+    pub fn start_https(db: Arc<TestDb>, cert: &crate::tls::ServerCert, ca: &crate::tls::TestCa) -> Self {
+        let (cert_path, key_path) = (cert.cert_path.display().to_string(), cert.key_path.display().to_string());
+        Self::start_full(db, &["--tls-cert", &cert_path, "--tls-key", &key_path], &[], Some(ca.pem()))
+    }
+
     /// Starts a server with default settings.
     pub fn start() -> Self {
         Self::start_with(&[])
@@ -57,12 +65,17 @@ impl TestServer {
     /// Starts a server (another node, if others use it) on `db`, with extra
     /// flags and environment variables.
     pub fn start_on(db: Arc<TestDb>, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Self {
+        Self::start_full(db, extra_args, extra_env, None)
+    }
+
+    fn start_full(db: Arc<TestDb>, extra_args: &[&str], extra_env: &[(&str, &str)], ca_pem: Option<String>) -> Self {
         let mut server = TestServer {
             dir: tempfile::tempdir().expect("temp dir"),
             db,
             port: 0,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             extra_env: extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ca_pem,
             child: None,
         };
         // A port that was free a moment ago may have been taken since: try
@@ -87,6 +100,7 @@ impl TestServer {
             port,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             extra_env: Vec::new(),
+            ca_pem: None,
             child: None,
         };
         server.restart();
@@ -113,9 +127,15 @@ impl TestServer {
         self.port
     }
 
-    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    /// Base URL, e.g. `http://127.0.0.1:41234` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The process id, e.g. to send it a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
     }
 
     /// The SQLite file, for tests that read it directly; panics on
@@ -192,7 +212,7 @@ impl TestServer {
     }
 
     fn wait_healthy(&mut self, deadline: Instant) -> Result<(), String> {
-        let http = HttpClient::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let http = http_client(Duration::from_secs(5), self.ca_pem.as_deref());
         loop {
             match http.get(format!("{}/health", self.url())).send() {
                 Ok(r) if r.status().is_success() => return Ok(()),
@@ -284,9 +304,9 @@ impl TestServer {
             .collect()
     }
 
-    /// An HTTP client for this server (not signed in).
+    /// An HTTP client for this server (not signed in), trusting its CA.
     pub fn client(&self) -> Client {
-        Client::new(&self.url())
+        Client::with_ca(&self.url(), self.ca_pem.as_deref())
     }
 
     /// A client signed in as `user`.
@@ -323,6 +343,16 @@ pub fn run_cli(db: impl AsRef<std::ffi::OsStr>, args: &[&str], stdin: Option<&st
         drop(pipe);
     }
     child.wait_with_output().expect("wait for ferry-server")
+}
+
+fn http_client(timeout: Duration, ca_pem: Option<&str>) -> HttpClient {
+    let mut builder = HttpClient::builder().timeout(timeout);
+    if let Some(pem) = ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).expect("test CA is PEM") {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().expect("http client")
 }
 
 /// An HTTP answer: status, headers and the body parsed as JSON (`Null` when
@@ -378,10 +408,28 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
-        Client {
-            http: HttpClient::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
-            base: base.trim_end_matches('/').to_owned(),
-            tokens: None,
+        Self::with_ca(base, None)
+    }
+
+    /// A client that also trusts the CA in `ca_pem`.
+    pub fn with_ca(base: &str, ca_pem: Option<&str>) -> Self {
+        Client { http: http_client(Duration::from_secs(60), ca_pem), base: base.trim_end_matches('/').to_owned(), tokens: None }
+    }
+
+    /// Sends a request; `Err` with the transport error's chain instead of
+    /// panicking (for tests of connections that must fail).
+    pub fn try_get(&self, path: &str) -> Result<u16, String> {
+        match self.http.get(format!("{}{}", self.base, path)).send() {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(e) => {
+                let mut chain = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    chain = format!("{chain}: {s}");
+                    source = s.source();
+                }
+                Err(chain)
+            }
         }
     }
 

@@ -30,9 +30,19 @@ fn parse_limit(s: &str) -> Result<u32, String> {
 pub enum Command {
     /// Set the backend server.
     Init {
-        /// The server's URL, e.g. https://sync.example.org
+        /// The server's URL, e.g. https://sync.example.org. Plain http:// is
+        /// accepted only to this machine (localhost, 127.0.0.1, ::1).
         #[arg(long)]
         server: String,
+        /// Trust this certificate authority (a PEM file) for the server, as
+        /// organisations with their own CA need. Kept with the server
+        /// setting; the file itself is not needed afterwards.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+        /// Allow plain http:// to another machine, on a lab network you
+        /// trust: the password and every change cross it unencrypted.
+        #[arg(long)]
+        allow_insecure_http: bool,
     },
     /// Sign in (the password is read from standard input, never stored).
     Login {

@@ -215,8 +215,12 @@ async fn run(cli: Cli) -> Result<()> {
     let stop = matches!(cli.command, Command::Daemon).then(StopSignals::listen).transpose()?;
     let engine = open(&cli)?;
     match &cli.command {
-        Command::Init { server } => {
-            let reached = engine.init(server).await?;
+        Command::Init { server, ca_cert, allow_insecure_http } => {
+            let options = ferry_engine::ServerOptions {
+                allow_insecure_http: *allow_insecure_http,
+                ca_cert_pem: ca_cert.as_deref().map(ferry_engine::read_ca_cert).transpose()?,
+            };
+            let reached = engine.init_with(server, options).await?;
             if reached {
                 outln!("server set to {}", engine.server()?.unwrap_or_default())?;
             } else {

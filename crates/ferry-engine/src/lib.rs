@@ -25,6 +25,7 @@ mod error;
 mod filelock;
 pub mod model;
 pub mod resolve;
+pub mod server_url;
 mod state;
 pub mod store;
 mod sync;
@@ -41,6 +42,7 @@ use uuid::Uuid;
 pub use auth::TokenStoreChoice;
 pub use error::{EngineError, Result};
 pub use model::*;
+pub use server_url::{read_ca_cert, ServerOptions};
 use state::Inner;
 use store::{Store, WriteOp};
 
@@ -106,8 +108,17 @@ impl Engine {
     /// reached. A malformed URL, or one that answers but not as a Ferry
     /// server, is an error. Moving to another server is refused once
     /// anything was synced with (or signed in to) the current one.
+    ///
+    /// Plain `http://` to any host but this machine is refused before
+    /// anything is sent, unless `options` allow it (see [`server_url`]).
     pub async fn init(&self, server_url: &str) -> Result<bool> {
-        self.inner.init(server_url).await
+        self.inner.init(server_url, ServerOptions::default()).await
+    }
+
+    /// [`Engine::init`] with a private CA or the lab-network opt-in. Options
+    /// not given again for the same server are kept.
+    pub async fn init_with(&self, server_url: &str, options: ServerOptions) -> Result<bool> {
+        self.inner.init(server_url, options).await
     }
 
     pub async fn login(&self, user: &str, password: &str) -> Result<()> {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_protocol::ErrorCode;
 use tokio::sync::{broadcast, watch, Notify};
 
 use crate::auth::{AuthError, Session};
@@ -12,6 +13,7 @@ use crate::clock::{local_now_ms, ServerClock};
 use crate::error::{EngineError, Result};
 use crate::model::*;
 use crate::resolve;
+use crate::server_url::{parse_server_url, ServerOptions, ServerSetting};
 use crate::store::Store;
 use crate::transport::{Transport, TransportError};
 use crate::EngineConfig;
@@ -188,16 +190,17 @@ impl Inner {
 
     /// The connection to use, or why there is none.
     pub fn link(&self) -> Result<Arc<Link>> {
-        let server = self.store.setting("server")?.ok_or(EngineError::NotConfigured)?;
+        let setting = ServerSetting::load(&self.store)?.ok_or(EngineError::NotConfigured)?;
         let user = self.store.setting("user")?.ok_or(EngineError::NotSignedIn)?;
         let mut guard = self.link.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = guard.as_ref() {
-            if l.server == server && l.user == user {
+            if l.server == setting.url && l.user == user {
                 return Ok(l.clone());
             }
         }
+        let server = setting.url.clone();
         let link = Arc::new(Link {
-            transport: Transport::new(&server),
+            transport: transport_for(&setting)?,
             session: Session::new(&self.config.token_store, &user, &server),
             server,
             user,
@@ -206,14 +209,28 @@ impl Inner {
         Ok(link)
     }
 
-    pub async fn init(&self, server_url: &str) -> Result<bool> {
-        let url = parse_server_url(server_url)?;
+    pub async fn init(&self, server_url: &str, options: ServerOptions) -> Result<bool> {
         let old = self.store.setting("server")?;
+        // Options not given again for the same server are kept (the
+        // window's server setting offers none): a CA or lab-network opt-in
+        // is part of that server's setting, not of one command.
+        let kept = match old.as_deref() {
+            Some(old) if parse_server_url(server_url, true).is_ok_and(|url| url == old) => {
+                ServerSetting::load(&self.store).ok().flatten().map(|s| s.options).unwrap_or_default()
+            }
+            _ => ServerOptions::default(),
+        };
+        let options = ServerOptions {
+            allow_insecure_http: options.allow_insecure_http || kept.allow_insecure_http,
+            ca_cert_pem: options.ca_cert_pem.or(kept.ca_cert_pem),
+        };
+        let url = parse_server_url(server_url, options.allow_insecure_http)?;
         let changing = old.as_deref().is_some_and(|old| old != url);
         if let Some(old) = old.as_deref().filter(|_| changing) {
             self.check_server_change(old, &url)?;
         }
-        let transport = Transport::new(&url);
+        let setting = ServerSetting { url: url.clone(), options };
+        let transport = transport_for(&setting)?;
         let reached = match transport.health(&self.clock).await {
             Ok(health) => {
                 tracing::info!(version = %health.version, protocol = health.protocol, "server reached");
@@ -234,7 +251,7 @@ impl Inner {
                 false
             }
         };
-        self.store.set_setting("server", &url)?;
+        setting.save(&self.store)?;
         if reached {
             self.save_clock()?;
         }
@@ -319,11 +336,19 @@ impl Inner {
         if user.trim().is_empty() {
             return Err(EngineError::Invalid("user name is empty: pass --user NAME".into()));
         }
-        let server = self.store.setting("server")?.ok_or(EngineError::NotConfigured)?;
-        let transport = Transport::new(&server);
+        let setting = ServerSetting::load(&self.store)?.ok_or(EngineError::NotConfigured)?;
+        let server = setting.url.clone();
+        let transport = transport_for(&setting)?;
         let tokens = transport.login(user, password, &self.clock).await.map_err(|e| match e {
             TransportError::Auth { message, .. } => {
                 EngineError::Invalid(format!("sign-in refused: {message}; check them and sign in again"))
+            }
+            TransportError::RateLimited { retry_after, .. } => EngineError::Invalid(format!(
+                "too many attempts; try again in {}",
+                describe_wait(retry_after.unwrap_or(Duration::from_secs(60)))
+            )),
+            TransportError::Permanent { code: ErrorCode::AccountDisabled, message, .. } => {
+                EngineError::Invalid(format!("sign-in refused: {message}"))
             }
             other => EngineError::Transport(other),
         })?;
@@ -551,28 +576,20 @@ impl Inner {
     }
 }
 
-/// `server_url` checked and normalised (no trailing slash), or an error
-/// naming the problem.
-fn parse_server_url(server_url: &str) -> Result<String> {
-    let trimmed = server_url.trim().trim_end_matches('/');
-    let example = "give one like https://sync.example.org or http://127.0.0.1:8080";
-    let bad = |why: String| EngineError::Invalid(format!("{server_url:?} is not a server URL ({why}): {example}"));
-    let url = reqwest::Url::parse(trimmed).map_err(|e| bad(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(format!("the scheme must be http or https, not {}", url.scheme())));
+/// The transport a server setting asks for.
+fn transport_for(setting: &ServerSetting) -> Result<Transport> {
+    Transport::with_ca(&setting.url, setting.options.ca_cert_pem.as_deref()).map_err(EngineError::Invalid)
+}
+
+/// "3 minutes", "40 seconds": a wait, for people.
+fn describe_wait(wait: Duration) -> String {
+    let secs = wait.as_secs_f64().ceil() as u64;
+    if secs < 60 {
+        format!("{} second{}", secs.max(1), if secs <= 1 { "" } else { "s" })
+    } else {
+        let minutes = secs.div_ceil(60);
+        format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("no host name".into()));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("no user name or password in the URL; sign in with `ferry login`".into()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("no ?query or #fragment".into()));
-    }
-    // The parser's form, minus the slash it adds to an empty path, so the
-    // same server is always spelled the same way.
-    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 /// What a non-Ferry answer to `/health` was, briefly.
@@ -590,27 +607,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_urls_are_checked_and_normalised() {
-        for (given, expected) in [
-            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
-            ("  https://sync.example.org/ ", "https://sync.example.org"),
-            ("HTTPS://Sync.Example.org", "https://sync.example.org"),
-            ("https://example.org/ferry/", "https://example.org/ferry"),
-            ("http://[::1]:8080", "http://[::1]:8080"),
-        ] {
-            assert_eq!(parse_server_url(given).unwrap(), expected, "{given}");
-        }
-        for (given, says) in [
-            ("http://exa mple.com", "invalid"),
-            ("example.org", "relative URL"),
-            ("ftp://example.org", "http or https"),
-            ("http://", "empty host"),
-            ("https://user:pw@example.org", "no user name or password"),
-            ("https://example.org/?x=1", "query"),
-            ("", "relative URL"),
-        ] {
-            let err = parse_server_url(given).unwrap_err().to_string();
-            assert!(err.contains(says) && err.contains("https://sync.example.org"), "{given}: {err}");
-        }
+    fn waits_for_people() {
+        assert_eq!(describe_wait(Duration::from_millis(300)), "1 second");
+        assert_eq!(describe_wait(Duration::from_secs(40)), "40 seconds");
+        assert_eq!(describe_wait(Duration::from_secs(60)), "1 minute");
+        assert_eq!(describe_wait(Duration::from_secs(900)), "15 minutes");
     }
 }

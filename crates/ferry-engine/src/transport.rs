@@ -28,6 +28,10 @@ pub enum TransportError {
     /// Any other 4xx: retrying the same request cannot help.
     #[error("the server rejected the request ({status}, {code:?}): {message}")]
     Permanent { status: u16, code: ErrorCode, message: String },
+    /// 429 `rate_limited`: the server wants us to wait (e.g. too many failed
+    /// sign-ins). Transient for the sync loop, which waits `retry_after`.
+    #[error("the server asks to wait: {message}")]
+    RateLimited { message: String, retry_after: Option<Duration> },
     /// The answer was not what the protocol says (wrong JSON, a proxy page).
     #[error("bad response from the server: {0}; check the server URL (`ferry init --server URL`) and retry")]
     BadResponse(String),
@@ -35,11 +39,16 @@ pub enum TransportError {
 
 impl TransportError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, TransportError::Transient { .. } | TransportError::BadResponse(_))
+        matches!(
+            self,
+            TransportError::Transient { .. } | TransportError::RateLimited { .. } | TransportError::BadResponse(_)
+        )
     }
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            TransportError::Transient { retry_after, .. } => *retry_after,
+            TransportError::Transient { retry_after, .. } | TransportError::RateLimited { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }
@@ -52,15 +61,29 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(base_url: &str) -> Transport {
-        let http = reqwest::Client::builder()
+        Self::with_ca(base_url, None).expect("a client without extra CAs always builds")
+    }
+
+    /// Trusting, besides the public certificate authorities, those in
+    /// `ca_pem` (an organisation's own); an error says why they cannot be
+    /// used.
+    pub fn with_ca(base_url: &str, ca_pem: Option<&str>) -> Result<Transport, String> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // A server that accepts and never answers must not hang a sync.
             .timeout(request_timeout())
             .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a default reqwest client always builds");
-        Transport { http, base: base_url.trim_end_matches('/').to_string() }
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+                format!("the saved CA certificate cannot be used ({e}): run `ferry init` with --ca-cert FILE again")
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| format!("cannot set up HTTPS: {e}"))?;
+        Ok(Transport { http, base: base_url.trim_end_matches('/').to_string() })
     }
 
     pub fn base_url(&self) -> &str {
@@ -238,6 +261,7 @@ impl Transport {
         };
         Err(match status.as_u16() {
             401 => TransportError::Auth { code, message },
+            429 if code == ErrorCode::RateLimited => TransportError::RateLimited { message, retry_after },
             408 | 429 | 500..=599 => TransportError::Transient {
                 reason: format!(
                     "HTTP {}{}",
@@ -280,14 +304,7 @@ fn request_timeout() -> Duration {
 }
 
 fn classify_reqwest(e: reqwest::Error) -> TransportError {
-    let reason = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "connection broke while reading the answer".to_string()
-    } else {
-        // Walk the source chain: reqwest's top-level message is vague.
+    let chain = {
         let mut msg = e.to_string();
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
@@ -295,6 +312,27 @@ fn classify_reqwest(e: reqwest::Error) -> TransportError {
             src = s.source();
         }
         msg
+    };
+    // Retrying cannot fix a certificate nobody here vouches for: say what can.
+    if chain.contains("certificate") {
+        let cause = chain.rsplit(": ").next().unwrap_or(&chain).to_owned();
+        return TransportError::Transient {
+            reason: format!(
+                "the server's TLS certificate is not trusted ({cause}); if your organisation has its own \
+                 certificate authority, run `ferry init --server URL --ca-cert FILE`"
+            ),
+            retry_after: None,
+        };
+    }
+    let reason = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "connection broke while reading the answer".to_string()
+    } else {
+        // The source chain: reqwest's top-level message is vague.
+        chain
     };
     TransportError::Transient { reason, retry_after: None }
 }

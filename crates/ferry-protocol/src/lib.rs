@@ -141,6 +141,11 @@ pub struct AccessClaims {
     pub exp: i64,
     /// Issued at, seconds since epoch.
     pub iat: i64,
+    /// The user's session epoch when issued: the server refuses the token
+    /// once the account's epoch moves on (disabled, new password). Tokens
+    /// from servers before it carry none.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 // ---------------------------------------------------------------- push
@@ -363,6 +368,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// 401: refresh token unknown, expired, reused or revoked: sign in again.
     InvalidRefreshToken,
+    /// 401 (a token) or 403 (a sign-in): an operator disabled the account;
+    /// signing in works again once they enable it.
+    AccountDisabled,
     /// 404
     NotFound,
     /// 429

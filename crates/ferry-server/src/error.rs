@@ -38,6 +38,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("user {0:?} already exists")]
     UserExists(String),
+    #[error("no user {0:?}")]
+    NoSuchUser(String),
     #[error("invalid {what}: {reason}")]
     InvalidName { what: &'static str, reason: String },
     #[error("the password must not be empty")]
@@ -48,6 +50,9 @@ pub enum Error {
     Jwt(#[from] jsonwebtoken::errors::Error),
     #[error("background task failed: {0}")]
     Task(String),
+    /// A TLS certificate or key file that cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// `ferry-server copy` refused or found the source changing under it.
     #[error("{0}")]
     Copy(String),

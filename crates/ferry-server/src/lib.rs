@@ -24,11 +24,14 @@ mod error;
 mod http;
 pub mod stats;
 pub mod storage;
+pub mod tls;
 pub mod users;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+use std::future::IntoFuture;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,6 +40,7 @@ pub use clock::now_ms;
 pub use error::{Error, Result};
 pub use stats::{DumpRecord, Stats};
 pub use storage::{DbLocation, Storage};
+pub use tls::TlsFiles;
 
 /// Default lifetime of an access token.
 pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(900);
@@ -55,6 +59,11 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// Largest record accepted; at most [`ferry_protocol::limits::MAX_PAYLOAD_BYTES`].
     pub max_payload_bytes: usize,
+    /// Serve HTTPS with these; plain HTTP without (loopback, or behind a
+    /// proxy that terminates TLS).
+    pub tls: Option<TlsFiles>,
+    /// Proxies whose `X-Forwarded-For` names the client (for throttling).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -66,6 +75,8 @@ impl Config {
             access_ttl: DEFAULT_ACCESS_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
             max_payload_bytes: ferry_protocol::limits::MAX_PAYLOAD_BYTES,
+            tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -76,6 +87,7 @@ impl Config {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: Option<Arc<tls::CertStore>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -86,9 +98,16 @@ impl RunningServer {
         self.addr
     }
 
-    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    /// Base URL, e.g. `http://127.0.0.1:8080` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The certificate store of an HTTPS server, to reload on renewal
+    /// ([`tls::CertStore::reload`]); `None` for plain HTTP.
+    pub fn certificates(&self) -> Option<Arc<tls::CertStore>> {
+        self.tls.clone()
     }
 
     /// Stops accepting connections, lets in-flight requests finish (a push
@@ -118,29 +137,52 @@ pub async fn serve_with(config: Config, storage: Arc<dyn Storage>) -> Result<Run
         refresh_ttl: config.refresh_ttl,
     };
     let location = storage.location();
+    // Load the certificate before binding: a bad file fails the start.
+    let certs = config.tls.clone().map(tls::CertStore::load).transpose()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr()?;
+    if certs.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "serving plain HTTP beyond loopback: passwords and tokens cross the network in clear text unless a \
+             proxy in front terminates TLS (see docs/security.md); serve HTTPS with --tls-cert and --tls-key"
+        );
+    }
     let changes = Arc::new(changes::ChangeFeed::new());
     let forwarder = storage.forward_commits(changes.clone());
-    let app = http::router(http::AppState::with(storage, auth, config.max_payload_bytes, changes.clone()));
+    let app = http::router(http::AppState::with(
+        storage,
+        auth,
+        config.max_payload_bytes,
+        changes.clone(),
+        config.trusted_proxies.clone(),
+    ));
     let (stop, stopped) = oneshot::channel::<()>();
+    let graceful = async move {
+        // Either an explicit stop or the handle being dropped.
+        let _ = stopped.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        // Waiting pulls answer now instead of at their deadline.
+        changes.close();
+    };
+    let make_service = app.into_make_service_with_connect_info::<http::PeerAddr>();
+    let served = match &certs {
+        None => tokio::spawn(axum::serve(listener, make_service).with_graceful_shutdown(graceful).into_future()),
+        Some(certs) => {
+            let listener = tls::TlsListener::new(listener, certs)?;
+            tokio::spawn(axum::serve(listener, make_service).with_graceful_shutdown(graceful).into_future())
+        }
+    };
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                // Either an explicit stop or the handle being dropped.
-                let _ = stopped.await;
-                tracing::info!("shutting down: finishing in-flight requests");
-                // Waiting pulls answer now instead of at their deadline.
-                changes.close();
-            })
-            .await;
+        let result = served.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         if let Some(forwarder) = forwarder {
             forwarder.abort();
         }
         result
     });
-    tracing::info!(%addr, db = %location, "ferry-server listening");
-    Ok(RunningServer { addr, stop, task })
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, db = %location, "ferry-server listening");
+    Ok(RunningServer { addr, tls: certs, stop, task })
 }

@@ -43,6 +43,24 @@ struct ServeArgs {
     #[arg(long, global = true, default_value_t = ferry_protocol::limits::MAX_PAYLOAD_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(1..=ferry_protocol::limits::MAX_PAYLOAD_BYTES as u64))]
     max_payload_bytes: u64,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key). On
+    /// SIGHUP both files are read again: new connections get the renewed
+    /// certificate, open ones are kept.
+    #[arg(long, global = true, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, global = true, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// A proxy (address or CIDR; repeatable) whose X-Forwarded-For names the
+    /// client, for login throttling by address. Others' headers are ignored.
+    #[arg(long, global = true, value_name = "CIDR", value_parser = parse_cidr)]
+    trust_forwarded_for: Vec<ipnet::IpNet>,
+}
+
+fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or CIDR, e.g. 10.0.0.0/24 or 127.0.0.1"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +111,29 @@ enum UserCommand {
         /// Organisation the user belongs to.
         #[arg(long, default_value = "default")]
         org: String,
+        /// Read the password from standard input (required: passwords never
+        /// go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Every user: name, organisation, whether enabled.
+    List {
+        /// One JSON line per user instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a user from signing in and end all their sessions at once (their
+    /// devices keep their queued changes and ask for a sign-in).
+    Disable { name: String },
+    /// Let a disabled user sign in again.
+    Enable { name: String },
+    /// Delete a user and their sessions; the organisation's records stay,
+    /// with their `edited_by`.
+    Remove { name: String },
+    /// Set a new password, read from standard input, and end all the user's
+    /// sessions.
+    Passwd {
+        name: String,
         /// Read the password from standard input (required: passwords never
         /// go on the command line).
         #[arg(long, required = true)]
@@ -150,6 +191,11 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
             _ => "choose a --listen ADDR that belongs to this machine, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
         },
         ferry_server::Error::UserExists(_) => "choose another name; the existing user keeps its password",
+        ferry_server::Error::NoSuchUser(_) => "`ferry-server user list` shows the users there are",
+        ferry_server::Error::Tls(_) => {
+            "give --tls-cert the PEM certificate chain and --tls-key its PEM private key (e.g. Let's Encrypt's \
+             fullchain.pem and privkey.pem)"
+        }
         ferry_server::Error::Open { .. } => {
             "check --db (or FERRY_SERVER_DB): a SQLite file path and its permissions, or a PostgreSQL URL, \
              its server, user and database"
@@ -175,6 +221,56 @@ fn run(cli: Cli) -> Result<()> {
                     .await
                     .with_context(|| format!("cannot add user {name:?}"))?;
                 eprintln!("added user {name:?} to organisation {org:?}");
+                Ok(())
+            }
+            Command::User(UserCommand::List { json }) => {
+                let users = open_existing(&cli.db).await?.list_users().await?;
+                let mut out = std::io::stdout().lock();
+                for u in &users {
+                    if json {
+                        let line = serde_json::json!({
+                            "name": u.name, "org": u.org, "created_at": u.created_at, "disabled_at": u.disabled_at,
+                        });
+                        writeln!(out, "{line}")?;
+                    } else {
+                        let state = if u.disabled_at.is_some() { "disabled" } else { "enabled" };
+                        writeln!(out, "{}\t{}\t{state}", u.name, u.org)?;
+                    }
+                }
+                if users.is_empty() && !json {
+                    eprintln!("no users yet: add one with `ferry-server user add NAME --password-stdin`");
+                }
+                Ok(())
+            }
+            Command::User(UserCommand::Disable { name }) => {
+                let db = open_existing(&cli.db).await?;
+                ferry_server::users::set_disabled(&*db, &name, true)
+                    .await
+                    .with_context(|| format!("cannot disable user {name:?}"))?;
+                eprintln!("disabled user {name:?}: their sessions ended and signing in is refused");
+                Ok(())
+            }
+            Command::User(UserCommand::Enable { name }) => {
+                let db = open_existing(&cli.db).await?;
+                ferry_server::users::set_disabled(&*db, &name, false)
+                    .await
+                    .with_context(|| format!("cannot enable user {name:?}"))?;
+                eprintln!("enabled user {name:?}: they can sign in again");
+                Ok(())
+            }
+            Command::User(UserCommand::Remove { name }) => {
+                let db = open_existing(&cli.db).await?;
+                ferry_server::users::remove(&*db, &name).await.with_context(|| format!("cannot remove user {name:?}"))?;
+                eprintln!("removed user {name:?}; the organisation's records stay");
+                Ok(())
+            }
+            Command::User(UserCommand::Passwd { name, password_stdin: _ }) => {
+                let password = read_password()?;
+                let db = open_existing(&cli.db).await?;
+                ferry_server::users::set_password(&*db, &name, &password)
+                    .await
+                    .with_context(|| format!("cannot change the password of {name:?}"))?;
+                eprintln!("changed the password of {name:?}; their other sessions ended");
                 Ok(())
             }
             Command::Stats { json } => {
@@ -261,6 +357,11 @@ fn serve(db: DbLocation, args: ServeArgs) -> Result<()> {
         access_ttl: Duration::from_secs(args.access_token_ttl),
         refresh_ttl: Duration::from_secs(args.refresh_token_ttl),
         max_payload_bytes: args.max_payload_bytes as usize,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(ferry_server::TlsFiles { cert, key }),
+            _ => None,
+        },
+        trusted_proxies: args.trust_forwarded_for,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -268,11 +369,44 @@ fn serve(db: DbLocation, args: ServeArgs) -> Result<()> {
         // Scripts and tests wait for this exact line.
         println!("listening on {}", server.url());
         std::io::stdout().flush()?;
+        let reloads = reload_tls_on_sighup(&server)?;
         shutdown_signal().await?;
+        drop(reloads);
         server.shutdown().await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Certificate renewal (certbot's deploy hook, `systemctl reload`) sends
+/// SIGHUP: read the files again, keep serving either way. The task ends
+/// when the returned guard drops.
+#[cfg(unix)]
+fn reload_tls_on_sighup(server: &ferry_server::RunningServer) -> Result<Option<AbortOnDrop>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Some(certs) = server.certificates() else { return Ok(None) };
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    Ok(Some(AbortOnDrop(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match certs.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded; new connections get it"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; still serving the old one"),
+            }
+        }
+    }))))
+}
+
+#[cfg(not(unix))]
+fn reload_tls_on_sighup(_server: &ferry_server::RunningServer) -> Result<Option<AbortOnDrop>> {
+    Ok(None)
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(unix)]

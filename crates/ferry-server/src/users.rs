@@ -15,6 +15,13 @@ pub struct User {
     /// argon2 PHC string.
     pub password_hash: String,
     pub created_at: i64,
+    /// When an operator disabled the account (ms); `None` while it may sign in.
+    pub disabled_at: Option<i64>,
+    /// Access tokens carry the epoch they were issued in; disabling the
+    /// account or changing its password moves it on, which ends every
+    /// session at its next request. Starts at `created_at`, so a name
+    /// removed and created again never accepts the old account's tokens.
+    pub session_epoch: i64,
 }
 
 /// User and organisation names: 1-64 characters, no control characters, no
@@ -43,11 +50,55 @@ pub async fn add_user(storage: &dyn Storage, name: &str, org: &str, password: &s
     if password.is_empty() {
         return Err(Error::EmptyPassword);
     }
-    let password = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || password::hash(&password))
+    let password_hash = hash_password(password).await?;
+    let now = now_ms();
+    storage
+        .add_user(&User {
+            name: name.to_owned(),
+            org: org.to_owned(),
+            password_hash,
+            created_at: now,
+            disabled_at: None,
+            session_epoch: now,
+        })
         .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-    storage.add_user(&User { name: name.to_owned(), org: org.to_owned(), password_hash, created_at: now_ms() }).await
+}
+
+/// Replaces `name`'s password and ends every session it has (its refresh
+/// families are revoked and its access tokens refused from the next
+/// request). `Error::NoSuchUser` if there is no such account.
+pub async fn set_password(storage: &dyn Storage, name: &str, password: &str) -> Result<()> {
+    if password.is_empty() {
+        return Err(Error::EmptyPassword);
+    }
+    let hash = hash_password(password).await?;
+    found(name, storage.set_password(name, &hash).await?)
+}
+
+/// Disables (`true`) or enables `name`. Disabling ends every session at
+/// once, as [`set_password`] does; enabling lets the user sign in again
+/// (old sessions stay ended).
+pub async fn set_disabled(storage: &dyn Storage, name: &str, disabled: bool) -> Result<()> {
+    found(name, storage.set_user_disabled(name, disabled.then(now_ms)).await?)
+}
+
+/// Removes `name` and its sessions. The organisation's records stay, and
+/// so does their `edited_by`.
+pub async fn remove(storage: &dyn Storage, name: &str) -> Result<()> {
+    found(name, storage.remove_user(name).await?)
+}
+
+fn found(name: &str, found: bool) -> Result<()> {
+    if found {
+        Ok(())
+    } else {
+        Err(Error::NoSuchUser(name.to_owned()))
+    }
+}
+
+async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&password)).await.map_err(|e| Error::Task(e.to_string()))?
 }
 
 #[cfg(test)]

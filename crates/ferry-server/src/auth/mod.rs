@@ -3,6 +3,7 @@
 pub mod jwt;
 pub mod password;
 pub mod refresh;
+pub mod throttle;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use uuid::Uuid;
 use crate::clock::now_ms;
 use crate::error::Result;
 use crate::storage::{RefreshFailure, Rotation, Storage};
+use crate::users::User;
 
 pub use jwt::{JwtKeys, TokenError};
 
@@ -29,34 +31,27 @@ impl Auth {
         (token, refresh::NewToken { hash, expires_at: now.saturating_add(ttl_ms), created_at: now })
     }
 
-    fn pair(
-        &self,
-        user: &str,
-        org: &str,
-        refresh_token: String,
-        next: &refresh::NewToken,
-        now: i64,
-    ) -> Result<TokenResponse> {
-        let (access_token, access_expires_at) = self.keys.issue(user, org, self.access_ttl, now)?;
+    fn pair(&self, user: &User, refresh_token: String, next: &refresh::NewToken, now: i64) -> Result<TokenResponse> {
+        let (access_token, access_expires_at) = self.keys.issue(user, self.access_ttl, now)?;
         Ok(TokenResponse {
             access_token,
             access_expires_at,
             refresh_token,
             refresh_expires_at: next.expires_at,
-            user: user.to_owned(),
-            org: org.to_owned(),
+            user: user.name.clone(),
+            org: user.org.clone(),
             server_time: now,
         })
     }
 
-    /// Starts a new refresh family for `user` of `org` (a login) and issues
-    /// its first pair.
-    pub async fn login(&self, storage: &dyn Storage, user: &str, org: &str) -> Result<TokenResponse> {
+    /// Starts a new refresh family for `user` (a login) and issues its
+    /// first pair.
+    pub async fn login(&self, storage: &dyn Storage, user: &User) -> Result<TokenResponse> {
         let now = now_ms();
         let (token, next) = self.next_token(now);
         let family = Uuid::new_v4().to_string();
-        storage.store_refresh_token(&family, user, &next).await?;
-        self.pair(user, org, token, &next, now)
+        storage.store_refresh_token(&family, &user.name, &next).await?;
+        self.pair(user, token, &next, now)
     }
 
     /// Rotates `token`: marks it used and issues the next pair of its family.
@@ -72,7 +67,7 @@ impl Auth {
                         "refresh token presented again within the grace window (a lost answer); unused successor revoked"
                     );
                 }
-                Ok(Ok(self.pair(&user.name, &user.org, next_token, &next, now)?))
+                Ok(Ok(self.pair(&user, next_token, &next, now)?))
             }
             Rotation::Refused(failure) => Ok(Err(failure)),
         }

@@ -50,6 +50,22 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidRefreshToken, message)
     }
 
+    /// An operator disabled the account: 403 to a sign-in, 401 to a token.
+    pub fn account_disabled(status: StatusCode) -> Self {
+        Self::new(
+            status,
+            ErrorCode::AccountDisabled,
+            "this account is disabled; ask your organisation's coordinator to enable it",
+        )
+    }
+
+    /// Too many failed sign-ins: wait `retry_after_secs`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message);
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }

@@ -102,7 +102,22 @@ impl FromRequestParts<AppState> for AuthUser {
             )
         })?;
         match state.auth.keys.verify(token) {
-            Ok(claims) => Ok(AuthUser { user: claims.sub, org: claims.org }),
+            Ok(claims) => {
+                // Every request, on every node: a disabled, removed or
+                // re-passworded account's tokens stop now, not at expiry.
+                match state.db.find_user(&claims.sub).await? {
+                    Some(user) if user.disabled_at.is_some() => {
+                        Err(ApiError::account_disabled(StatusCode::UNAUTHORIZED))
+                    }
+                    Some(user) if user.org == claims.org && user.session_epoch == claims.epoch => {
+                        Ok(AuthUser { user: claims.sub, org: claims.org })
+                    }
+                    _ => Err(ApiError::unauthorized(
+                        "this sign-in has ended (the account was removed or its password changed): refresh it with \
+                         POST /v1/auth/refresh, or sign in again",
+                    )),
+                }
+            }
             Err(TokenError::Expired) => Err(ApiError::unauthorized(
                 "access token expired: refresh it with POST /v1/auth/refresh, or sign in again",
             )),

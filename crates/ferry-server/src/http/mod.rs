@@ -1,5 +1,6 @@
 //! The HTTP API (see `docs/protocol.md`).
 
+mod client_addr;
 mod error;
 mod extract;
 mod routes;
@@ -20,6 +21,7 @@ use crate::changes::ChangeFeed;
 use crate::clock::now_ms;
 use crate::storage::Storage;
 
+pub use client_addr::PeerAddr;
 pub use error::ApiError;
 
 /// Shared by all handlers; cheap to clone.
@@ -37,6 +39,8 @@ pub struct Inner {
     /// of one organisation wake at once, and must queue here rather than
     /// starve pushes of database connections.
     pub wake_reads: tokio::sync::Semaphore,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`client_addr`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Woken waiting pulls reading at once (half the PostgreSQL pool).
@@ -45,16 +49,23 @@ const WAKE_READS: usize = 8;
 impl AppState {
     #[cfg(test)]
     pub fn new(db: Arc<dyn Storage>, auth: Auth) -> Self {
-        Self::with(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES, Arc::new(ChangeFeed::new()))
+        Self::with(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES, Arc::new(ChangeFeed::new()), Vec::new())
     }
 
-    pub fn with(db: Arc<dyn Storage>, auth: Auth, max_payload_bytes: usize, changes: Arc<ChangeFeed>) -> Self {
+    pub fn with(
+        db: Arc<dyn Storage>,
+        auth: Auth,
+        max_payload_bytes: usize,
+        changes: Arc<ChangeFeed>,
+        trusted_proxies: Vec<ipnet::IpNet>,
+    ) -> Self {
         Self(Arc::new(Inner {
             db,
             auth,
             max_payload_bytes,
             changes,
             wake_reads: tokio::sync::Semaphore::new(WAKE_READS),
+            trusted_proxies,
         }))
     }
 }

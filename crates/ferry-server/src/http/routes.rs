@@ -13,8 +13,10 @@ use ferry_protocol::{
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::client_addr::ClientIp;
 use super::extract::{AuthUser, JsonBody};
 use super::AppState;
+use crate::auth::throttle::{self, ThrottleKey};
 use crate::auth::{password, refresh};
 use crate::clock::now_ms;
 use crate::storage::RefreshFailure;
@@ -33,15 +35,29 @@ pub async fn health() -> Json<Health> {
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = req;
     // A name no account can have (e.g. with a NUL, which PostgreSQL cannot
-    // even compare) is an unknown user, answered like any other.
-    let user = match users::validate_name("user name", &username) {
-        Ok(()) => state.db.find_user(&username).await?,
-        Err(_) => None,
-    };
+    // even compare) is an unknown user, answered like any other; it is
+    // counted under its address only.
+    let valid_name = users::validate_name("user name", &username).is_ok();
+    let account_key = valid_name.then(|| ThrottleKey::account(&username));
+    let keys: Vec<ThrottleKey> = account_key.iter().cloned().chain(client.map(ThrottleKey::address)).collect();
+    let key_names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+    // Locked: answered before the password is looked at, the same for
+    // every name, so waiting out a lock is the only way on.
+    let now = now_ms();
+    if let Some(wait_ms) = throttle::wait_ms(&keys, &state.db.login_failures(&key_names).await?, now) {
+        let secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
+        tracing::warn!(client = ?client, retry_after = secs, "login refused: too many failed sign-ins");
+        return Err(ApiError::rate_limited(
+            format!("too many failed sign-ins; try again in {}", throttle::describe_wait(secs)),
+            secs,
+        ));
+    }
+    let user = if valid_name { state.db.find_user(&username).await? } else { None };
     // argon2 is deliberately slow: keep it off the async workers.
     let user = tokio::task::spawn_blocking(move || match user {
         Some(u) if password::verify(&password, &u.password_hash) => Some(u),
@@ -54,12 +70,20 @@ pub async fn login(
     .await
     .map_err(|e| crate::Error::Task(e.to_string()))?;
     let Some(user) = user else {
+        state.db.record_login_failure(&key_names, now_ms(), now_ms() - throttle::FORGET_AFTER_MS).await?;
         // No user name here: people sometimes type their password into it.
-        tracing::info!("login refused: wrong user name or password");
+        tracing::info!(client = ?client, "login refused: wrong user name or password");
         return Err(ApiError::invalid_credentials());
     };
+    if let Some(key) = &account_key {
+        state.db.clear_login_failures(&key.key).await?;
+    }
+    if user.disabled_at.is_some() {
+        tracing::info!(user = %user.name, "login refused: the account is disabled");
+        return Err(ApiError::account_disabled(StatusCode::FORBIDDEN));
+    }
     state.db.purge_refresh_tokens(now_ms() - refresh::PURGE_AFTER_MS).await?;
-    let tokens = state.auth.login(&*state.db, &user.name, &user.org).await?;
+    let tokens = state.auth.login(&*state.db, &user).await?;
     tracing::info!(user = %tokens.user, org = %tokens.org, "login");
     Ok(Json(tokens))
 }
@@ -77,6 +101,7 @@ pub async fn refresh(
             tracing::warn!("refresh token reused; its family is revoked");
             Err(ApiError::invalid_refresh_token("refresh token reuse detected: this session is revoked; sign in again"))
         }
+        Err(RefreshFailure::Disabled) => Err(ApiError::account_disabled(StatusCode::UNAUTHORIZED)),
         Err(RefreshFailure::Invalid) => {
             Err(ApiError::invalid_refresh_token("refresh token is unknown, expired or revoked; sign in again"))
         }

@@ -31,7 +31,17 @@ fn harness() -> Harness {
         access_ttl: Duration::from_secs(60),
         refresh_ttl: Duration::from_secs(600),
     };
-    let (token, _) = auth.keys.issue("ann", "org1", Duration::from_secs(600), now_ms()).unwrap();
+    // Tokens are checked against the account on every request.
+    let ann = crate::users::User {
+        name: "ann".into(),
+        org: "org1".into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: 1,
+        disabled_at: None,
+        session_epoch: 1,
+    };
+    runtime().block_on(db.add_user(&ann)).unwrap();
+    let (token, _) = auth.keys.issue(&ann, Duration::from_secs(600), now_ms()).unwrap();
     let app = router(AppState::new(db.clone(), auth));
     Harness { _dir: dir, app, token, db }
 }

@@ -68,15 +68,20 @@ struct UserColumns {
     org: Vec<String>,
     password_hash: Vec<String>,
     created_at: Vec<i64>,
+    disabled_at: Vec<Option<i64>>,
+    session_epoch: Vec<i64>,
 }
 
 impl Columns for UserColumns {
-    const SELECT: &'static str = "SELECT name, org, password_hash, created_at FROM users";
+    const SELECT: &'static str =
+        "SELECT name, org, password_hash, created_at, disabled_at, session_epoch FROM users";
     fn push(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
         self.name.push(r.get(0)?);
         self.org.push(r.get(1)?);
         self.password_hash.push(r.get(2)?);
         self.created_at.push(r.get(3)?);
+        self.disabled_at.push(r.get(4)?);
+        self.session_epoch.push(r.get(5)?);
         Ok(())
     }
     fn len(&self) -> usize {
@@ -231,9 +236,9 @@ pub async fn sqlite_to_postgres(from: &Path, to: &str) -> Result<CopyReport> {
             Chunk::Users(c) => {
                 report.users += c.len() as u64;
                 tx.execute(
-                    "INSERT INTO users (name, org, password_hash, created_at)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])",
-                    &[&c.name, &c.org, &c.password_hash, &c.created_at],
+                    "INSERT INTO users (name, org, password_hash, created_at, disabled_at, session_epoch)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[])",
+                    &[&c.name, &c.org, &c.password_hash, &c.created_at, &c.disabled_at, &c.session_epoch],
                 )
                 .await?;
             }

@@ -28,6 +28,7 @@ use ferry_protocol::{Mutation, RemoteRecord};
 
 use crate::apply::BatchOutcome;
 use crate::auth::refresh::NewToken;
+use crate::auth::throttle::FailureCount;
 use crate::changes::ChangeFeed;
 use crate::error::Result;
 use crate::stats::{DumpRecord, Stats};
@@ -97,6 +98,8 @@ pub enum RefreshFailure {
     Invalid,
     /// A used token was presented again; its family is now revoked.
     Reused,
+    /// Its user is disabled (the family is revoked).
+    Disabled,
 }
 
 /// What presenting a refresh token did.
@@ -134,6 +137,27 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// Creates a user; `Error::UserExists` if the name is taken.
     async fn add_user(&self, user: &User) -> Result<()>;
     async fn find_user(&self, name: &str) -> Result<Option<User>>;
+    /// Every user, sorted by organisation, then name.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Disables the user (`Some(when)`) or enables it (`None`). Disabling
+    /// revokes all its refresh families and moves its session epoch on, in
+    /// one transaction. Whether the user exists.
+    async fn set_user_disabled(&self, name: &str, disabled_at: Option<i64>) -> Result<bool>;
+    /// Replaces the password hash, revokes all the user's refresh families
+    /// and moves its session epoch on, in one transaction. Whether the user
+    /// exists.
+    async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool>;
+    /// Deletes the user and its refresh tokens (records keep their
+    /// `edited_by`). Whether the user existed.
+    async fn remove_user(&self, name: &str) -> Result<bool>;
+
+    /// The stored failure counts of those of `keys` that have one.
+    async fn login_failures(&self, keys: &[String]) -> Result<Vec<FailureCount>>;
+    /// Counts one failed sign-in under each of `keys` at `now`; a count
+    /// whose last failure is before `forget_before` starts over, and rows
+    /// that old are deleted.
+    async fn record_login_failure(&self, keys: &[String], now: i64, forget_before: i64) -> Result<()>;
+    async fn clear_login_failures(&self, key: &str) -> Result<()>;
 
     /// Stores the first token of a new refresh family (a login).
     async fn store_refresh_token(&self, family: &str, user: &str, token: &NewToken) -> Result<()>;

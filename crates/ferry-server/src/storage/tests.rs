@@ -104,7 +104,14 @@ fn token(now: i64) -> (Vec<u8>, refresh::NewToken) {
 }
 
 fn user(name: &str, org: &str) -> User {
-    User { name: name.into(), org: org.into(), password_hash: "$argon2id$x".into(), created_at: 1 }
+    User {
+        name: name.into(),
+        org: org.into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: 1,
+        disabled_at: None,
+        session_epoch: 1,
+    }
 }
 
 #[test]
@@ -119,6 +126,90 @@ fn users_and_the_signing_secret() {
             let secret = s.signing_secret().await.unwrap();
             assert_eq!(secret.len(), 32);
             assert_eq!(s.signing_secret().await.unwrap(), secret, "{}: stable", b.name);
+        }
+    });
+}
+
+/// Offboarding: disable, enable, a new password and removal each end the
+/// user's sessions in one step, on every backend.
+#[test]
+fn disabling_and_removing_users_end_their_sessions() {
+    runtime().block_on(async {
+        for b in backends().await {
+            let s = &b.storage;
+            s.add_user(&user("ann", "org1")).await.unwrap();
+            s.add_user(&user("bob", "org1")).await.unwrap();
+            let (h1, t1) = token(0);
+            s.store_refresh_token("f-ann", "ann", &t1).await.unwrap();
+            let (hb, tb) = token(0);
+            s.store_refresh_token("f-bob", "bob", &tb).await.unwrap();
+
+            assert!(s.set_user_disabled("ann", Some(50)).await.unwrap());
+            assert!(!s.set_user_disabled("nobody", Some(50)).await.unwrap(), "{}", b.name);
+            let ann = s.find_user("ann").await.unwrap().unwrap();
+            assert_eq!((ann.disabled_at, ann.session_epoch), (Some(50), 2), "{}", b.name);
+            // Disabling twice keeps the first time (and ends any session
+            // begun meanwhile again: epoch 3).
+            s.set_user_disabled("ann", Some(70)).await.unwrap();
+            assert_eq!(s.find_user("ann").await.unwrap().unwrap().disabled_at, Some(50), "{}", b.name);
+            let (_, next) = token(100);
+            let r = s.rotate_refresh_token(&h1, &next, 100).await.unwrap();
+            assert_eq!(r, Rotation::Refused(RefreshFailure::Disabled), "{}", b.name);
+            // A family started while disabled (a login racing the disable)
+            // is refused as disabled.
+            let (h2, t2) = token(100);
+            s.store_refresh_token("f-ann2", "ann", &t2).await.unwrap();
+            let (_, next) = token(100);
+            let r = s.rotate_refresh_token(&h2, &next, 100).await.unwrap();
+            assert_eq!(r, Rotation::Refused(RefreshFailure::Disabled), "{}", b.name);
+            // Bob is untouched.
+            let (_, next) = token(100);
+            assert!(matches!(s.rotate_refresh_token(&hb, &next, 100).await.unwrap(), Rotation::Rotated { .. }));
+
+            assert!(s.set_user_disabled("ann", None).await.unwrap());
+            assert_eq!(s.find_user("ann").await.unwrap().unwrap().disabled_at, None, "{}", b.name);
+
+            let (h3, t3) = token(200);
+            s.store_refresh_token("f-ann3", "ann", &t3).await.unwrap();
+            assert!(s.set_password("ann", "$argon2id$new").await.unwrap());
+            let ann = s.find_user("ann").await.unwrap().unwrap();
+            assert_eq!((ann.password_hash.as_str(), ann.session_epoch), ("$argon2id$new", 4), "{}", b.name);
+            let (_, next) = token(300);
+            assert_eq!(s.rotate_refresh_token(&h3, &next, 300).await.unwrap(), Rotation::Refused(RefreshFailure::Invalid));
+
+            let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
+            assert_eq!(names, ["ann", "bob"], "{}", b.name);
+            s.push("org1", "ann", vec![upsert("a", 0)], 262144, 400).await.unwrap();
+            assert!(s.remove_user("ann").await.unwrap());
+            assert!(!s.remove_user("ann").await.unwrap(), "{}", b.name);
+            assert!(s.find_user("ann").await.unwrap().is_none());
+            // Her records stay, still hers.
+            assert_eq!(s.record("org1", "activity", "a").await.unwrap().unwrap().edited_by, "ann", "{}", b.name);
+        }
+    });
+}
+
+#[test]
+fn login_failures_are_counted_per_key_and_forgotten() {
+    runtime().block_on(async {
+        for b in backends().await {
+            let s = &b.storage;
+            let keys = vec!["account:ann".to_owned(), "address:192.0.2.7".to_owned()];
+            assert!(s.login_failures(&keys).await.unwrap().is_empty());
+            for now in [10, 20, 30] {
+                s.record_login_failure(&keys, now, 0).await.unwrap();
+            }
+            s.record_login_failure(&keys[1..], 40, 0).await.unwrap();
+            let mut counts = s.login_failures(&keys).await.unwrap();
+            counts.sort_by(|a, b| a.key.cmp(&b.key));
+            let seen: Vec<_> = counts.iter().map(|c| (c.key.as_str(), c.failures, c.last_failure_at)).collect();
+            assert_eq!(seen, [("account:ann", 3, 30), ("address:192.0.2.7", 4, 40)], "{}", b.name);
+            s.clear_login_failures("account:ann").await.unwrap();
+            assert_eq!(s.login_failures(&keys).await.unwrap().len(), 1, "{}", b.name);
+            // Quiet since before `forget_before`: counted from one again.
+            s.record_login_failure(&keys[1..], 1000, 500).await.unwrap();
+            let counts = s.login_failures(&keys).await.unwrap();
+            assert_eq!((counts[0].failures, counts[0].last_failure_at), (1, 1000), "{}", b.name);
         }
     });
 }

@@ -101,6 +101,22 @@ pub const MIGRATIONS: &[&str] = &[
         value BIGINT NOT NULL
     );
     "#,
+    // 2: offboarding and login throttling.
+    r#"
+    ALTER TABLE users ADD COLUMN disabled_at BIGINT;    -- ms; NULL while enabled
+    ALTER TABLE users ADD COLUMN session_epoch BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_name);
+
+    -- Failed sign-ins per account and per client address (see
+    -- auth/throttle.rs), shared by every node; rows of keys quiet for an
+    -- hour are forgotten.
+    CREATE TABLE login_failures (
+        key             TEXT PRIMARY KEY,
+        failures        BIGINT NOT NULL,
+        last_failure_at BIGINT NOT NULL    -- ms
+    );
+    CREATE INDEX login_failures_age ON login_failures (last_failure_at);
+    "#,
 ];
 
 /// Brings the schema up to date.

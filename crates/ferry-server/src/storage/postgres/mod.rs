@@ -40,6 +40,7 @@ pub use self::error::redact_url;
 use super::{ChangesPage, Rotation, Storage};
 use crate::apply::BatchOutcome;
 use crate::auth::refresh::NewToken;
+use crate::auth::throttle::FailureCount;
 use crate::error::{Error, Result};
 use crate::stats::{DumpRecord, Stats};
 use crate::users::User;
@@ -182,6 +183,64 @@ impl Storage for PgStorage {
         self.run(move |c| {
             let name = name.clone();
             async move { accounts::find_user(&c, &name).await }
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.run(|c| async move { accounts::list_users(&c).await }).await
+    }
+
+    async fn set_user_disabled(&self, name: &str, disabled_at: Option<i64>) -> Result<bool> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let name = name.clone();
+            async move { accounts::set_disabled(c, &name, disabled_at).await }
+        })
+        .await
+    }
+
+    async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
+        let (name, hash) = (name.to_owned(), password_hash.to_owned());
+        self.run(move |c| {
+            let (name, hash) = (name.clone(), hash.clone());
+            async move { accounts::set_password(c, &name, &hash).await }
+        })
+        .await
+    }
+
+    async fn remove_user(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let name = name.clone();
+            async move { accounts::remove_user(c, &name).await }
+        })
+        .await
+    }
+
+    async fn login_failures(&self, keys: &[String]) -> Result<Vec<FailureCount>> {
+        let keys = keys.to_vec();
+        self.run(move |c| {
+            let keys = keys.clone();
+            async move { accounts::login_failures(&c, &keys).await }
+        })
+        .await
+    }
+
+    async fn record_login_failure(&self, keys: &[String], now: i64, forget_before: i64) -> Result<()> {
+        let keys = keys.to_vec();
+        self.run(move |c| {
+            let keys = keys.clone();
+            async move { accounts::record_login_failure(&c, &keys, now, forget_before).await }
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.run(move |c| {
+            let key = key.clone();
+            async move { accounts::clear_login_failures(&c, &key).await }
         })
         .await
     }

@@ -81,6 +81,21 @@ pub const MIGRATIONS: &[&str] = &[
         ('conflicts', 0),
         ('rejected', 0);
     "#,
+    // 2: offboarding and login throttling.
+    r#"
+    ALTER TABLE users ADD COLUMN disabled_at INTEGER;   -- ms; NULL while enabled
+    ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_name);
+
+    -- Failed sign-ins per account and per client address (see
+    -- auth/throttle.rs); rows of keys quiet for an hour are forgotten.
+    CREATE TABLE login_failures (
+        key             TEXT PRIMARY KEY,
+        failures        INTEGER NOT NULL,
+        last_failure_at INTEGER NOT NULL   -- ms
+    );
+    CREATE INDEX login_failures_age ON login_failures (last_failure_at);
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -25,6 +25,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension};
 use super::{ChangesPage, Rotation, Storage};
 use crate::apply::BatchOutcome;
 use crate::auth::refresh::NewToken;
+use crate::auth::throttle::FailureCount;
 use crate::error::{Error, Result};
 use crate::stats::{DumpRecord, Stats};
 use crate::users::User;
@@ -179,6 +180,40 @@ impl Storage for SqliteStorage {
     async fn find_user(&self, name: &str) -> Result<Option<User>> {
         let name = name.to_owned();
         self.call(move |conn| accounts::find_user(conn, &name)).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.call(|conn| accounts::list_users(conn)).await
+    }
+
+    async fn set_user_disabled(&self, name: &str, disabled_at: Option<i64>) -> Result<bool> {
+        let name = name.to_owned();
+        self.call(move |conn| accounts::set_disabled(conn, &name, disabled_at)).await
+    }
+
+    async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
+        let (name, hash) = (name.to_owned(), password_hash.to_owned());
+        self.call(move |conn| accounts::set_password(conn, &name, &hash)).await
+    }
+
+    async fn remove_user(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.call(move |conn| accounts::remove_user(conn, &name)).await
+    }
+
+    async fn login_failures(&self, keys: &[String]) -> Result<Vec<FailureCount>> {
+        let keys = keys.to_vec();
+        self.call(move |conn| accounts::login_failures(conn, &keys)).await
+    }
+
+    async fn record_login_failure(&self, keys: &[String], now: i64, forget_before: i64) -> Result<()> {
+        let keys = keys.to_vec();
+        self.call(move |conn| accounts::record_login_failure(conn, &keys, now, forget_before)).await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.call(move |conn| accounts::clear_login_failures(conn, &key)).await
     }
 
     async fn store_refresh_token(&self, family: &str, user: &str, token: &NewToken) -> Result<()> {
