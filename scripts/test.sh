@@ -8,9 +8,20 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 scripts/setup.sh
 
+echo "== formatting"
+cargo fmt --all --check || { echo "cargo fmt --check: run \`cargo fmt --all\` and commit the result" >&2; exit 1; }
+
 echo "== build (once; the tests share these binaries)"
 (cd ui && npx vite build >/dev/null)
 cargo build --workspace --bins --tests
+
+# Lints run beside the tests, which mostly wait on processes and sockets:
+# their own target dir (no lock shared with the test builds), at low
+# priority, checked before the app's end-to-end test.
+CLIPPY_OUT=$(mktemp)
+(nice -n 10 env CARGO_TARGET_DIR=target/clippy cargo clippy --workspace --all-targets -- -D warnings \
+  >"$CLIPPY_OUT" 2>&1) &
+CLIPPY_PID=$!
 
 echo "== a throwaway PostgreSQL cluster on loopback for the server tests"
 PG_HOME=$(mktemp -d)
@@ -24,7 +35,7 @@ export FERRY_REQUIRE_KEYRING=1
 export FERRY_REQUIRE_MOUNTS=1
 # A throwaway keyring (its own dir and password), so the user's is never touched.
 KEYRING_HOME=$(mktemp -d)
-trap 'scripts/pg-test-cluster.sh stop "$PG_HOME"; rm -rf "$KEYRING_HOME" "$PG_HOME"' EXIT
+trap 'scripts/pg-test-cluster.sh stop "$PG_HOME"; rm -rf "$KEYRING_HOME" "$PG_HOME" "$CLIPPY_OUT"' EXIT
 export KEYRING_HOME
 dbus-run-session -- bash -c '
   printf %s ferry-test | XDG_DATA_HOME="$KEYRING_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null
@@ -35,6 +46,14 @@ echo "== the server suites again, on PostgreSQL (and the multi-node tests)"
 FERRY_TEST_BACKEND=postgres cargo test --workspace --no-fail-fast \
   --test server_auth --test server_push --test server_pull --test server_orgs \
   --test server_bad_input --test server_lifecycle --test live_changes --test security -- --test-threads=4
+
+echo "== lints (cargo clippy --workspace --all-targets -- -D warnings)"
+if ! wait "$CLIPPY_PID"; then
+  cat "$CLIPPY_OUT" >&2
+  echo "clippy found warnings: fix them (cargo clippy --workspace --all-targets -- -D warnings)" >&2
+  exit 1
+fi
+tail -1 "$CLIPPY_OUT"
 
 echo "== desktop app: front-end unit tests and end-to-end under Xvfb"
 APP_E2E_SKIP_INSTALL=1 scripts/app-e2e.sh

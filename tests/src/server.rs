@@ -413,7 +413,11 @@ impl Client {
 
     /// A client that also trusts the CA in `ca_pem`.
     pub fn with_ca(base: &str, ca_pem: Option<&str>) -> Self {
-        Client { http: http_client(Duration::from_secs(60), ca_pem), base: base.trim_end_matches('/').to_owned(), tokens: None }
+        Client {
+            http: http_client(Duration::from_secs(60), ca_pem),
+            base: base.trim_end_matches('/').to_owned(),
+            tokens: None,
+        }
     }
 
     /// Sends a request; `Err` with the transport error's chain instead of

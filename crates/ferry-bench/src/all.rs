@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::common::*;
 use crate::fixture::Fixture;
-use crate::{concurrent_push, enqueue, idle, latency, live, pull, scale, upload};
+use crate::{concurrent_push, enqueue, idle, latency, list_memory, live, pull, scale, upload};
 
 /// Hand-written analysis (profiles, fixes) kept next to the code so a re-run
 /// does not lose it; read at run time.
@@ -100,6 +100,13 @@ pub fn run(args: Args) -> Result<()> {
     scale::finish(&mut sc);
     sc.print();
 
+    let mut lm = list_memory::section();
+    for f in fixtures.iter().filter(|f| f.queued == longest && longest > 0) {
+        list_memory::measure(&mut lm, f)?;
+    }
+    list_memory::finish(&mut lm);
+    lm.print();
+
     let mut id = idle::section(args.idle_secs);
     idle::online_empty(&mut id, args.idle_secs)?;
     for f in fixtures.iter().filter(|f| f.queued > 0) {
@@ -120,6 +127,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     sections.push(sc);
+    sections.push(lm);
     sections.push(id);
 
     let total = started.elapsed();

@@ -14,6 +14,7 @@ mod enqueue;
 mod fixture;
 mod idle;
 mod latency;
+mod list_memory;
 mod live;
 mod pull;
 mod scale;
@@ -55,6 +56,8 @@ enum Bench {
     Idle(idle::Args),
     /// `ferry status` / `ferry queue` at long queue lengths.
     Scale(scale::Args),
+    /// Peak memory of `ferry list` over a million records.
+    ListMemory(list_memory::Args),
     /// Everything; writes docs/benchmarks.md.
     All(all::Args),
 }
@@ -70,6 +73,7 @@ fn main() -> Result<()> {
         Bench::Pull(args) => pull::run(args).map(|s| s.print()),
         Bench::Idle(args) => idle::run(args).map(|s| s.print()),
         Bench::Scale(args) => scale::run(args).map(|s| s.print()),
+        Bench::ListMemory(args) => list_memory::run(args).map(|s| s.print()),
         Bench::All(args) => all::run(args),
     }
 }

@@ -1,4 +1,4 @@
-//! The `ferry` command line (a stable contract: see DESIGN.md).
+//! The `ferry` command line (a stable contract: see docs/cli.md).
 
 use std::path::PathBuf;
 

@@ -285,8 +285,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::List { entity, json } => {
-            let rows = engine.list(entity, 0, i64::MAX as u64)?;
-            print::records(&rows, *json)?;
+            print::records(|after, n| Ok(engine.list(entity, after.as_deref(), n)?), *json)?;
         }
         Command::Import { file } => import(&engine, file)?,
         Command::Sync => sync(&engine).await?,
@@ -309,7 +308,7 @@ async fn run(cli: Cli) -> Result<()> {
             if *history {
                 print::history(|before, n| Ok(engine.history_before(before, n)?), *json)?;
             } else {
-                print::conflicts(&engine.conflicts()?, *json)?;
+                print::conflicts(|after, n| Ok(engine.conflicts(after, n)?), *json)?;
             }
         }
         Command::Resolve { conflict_id, keep, fields, json } => {

@@ -51,15 +51,35 @@ pub fn status(s: &Status, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn records(rows: &[(String, Fields)], as_json: bool) -> Result<()> {
+/// A record as `ferry list --json` shows it.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    id: &'a str,
+    data: &'a Fields,
+}
+
+/// Every record `page` yields (`page(after_id, n)`), a page at a time.
+pub fn records(
+    mut page: impl FnMut(Option<String>, u32) -> Result<Vec<(String, Fields)>>,
+    as_json: bool,
+) -> Result<()> {
     if as_json {
-        let v: Vec<Value> = rows.iter().map(|(id, data)| serde_json::json!({"id": id, "data": data})).collect();
-        return json(&v);
+        let shown = |(id, data): &(String, Fields)| serde_json::to_string_pretty(&Listed { id, data });
+        return json_array(&mut page, |(id, _)| id.clone(), shown, None, None);
     }
-    for (id, data) in rows {
-        outln!("{id}\t{}", Value::Object(data.clone()))?;
+    let mut after = None;
+    loop {
+        let rows = page(after, PAGE)?;
+        let mut text = String::new();
+        for (id, data) in &rows {
+            text.push_str(&format!("{id}\t{}\n", serde_json::to_string(data)?));
+        }
+        out::write_str(&text)?;
+        match rows.last() {
+            Some((id, _)) if rows.len() as u32 == PAGE => after = Some(id.clone()),
+            _ => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 /// The queue as one JSON array, read page by page so memory stays flat
@@ -72,15 +92,26 @@ pub fn queue_json(
     json_pages(page, |i| i.seq, after, limit)
 }
 
+fn json_pages<T: serde::Serialize, K>(
+    page: impl FnMut(Option<K>, u32) -> Result<Vec<T>>,
+    key: impl Fn(&T) -> K,
+    after: Option<K>,
+    limit: Option<u32>,
+) -> Result<()> {
+    json_array(page, key, |t| serde_json::to_string_pretty(t), after, limit)
+}
+
 /// Rows fetched a page at a time (keyset paging: `page(after_key, n)`),
 /// so memory stays flat however long the list is.
 const PAGE: u32 = 1000;
 
-/// Prints a JSON array of every row `page` yields, up to `limit`.
-fn json_pages<T: serde::Serialize>(
-    mut page: impl FnMut(Option<i64>, u32) -> Result<Vec<T>>,
-    key: impl Fn(&T) -> i64,
-    mut after: Option<i64>,
+/// Prints a JSON array of every row `page` yields (each as `shown` writes
+/// it), up to `limit`.
+fn json_array<T, K>(
+    mut page: impl FnMut(Option<K>, u32) -> Result<Vec<T>>,
+    key: impl Fn(&T) -> K,
+    shown: impl Fn(&T) -> serde_json::Result<String>,
+    mut after: Option<K>,
     limit: Option<u32>,
 ) -> Result<()> {
     let mut left = limit.map_or(u64::MAX, u64::from);
@@ -95,7 +126,7 @@ fn json_pages<T: serde::Serialize>(
         for i in &items {
             text.push_str(if first { "\n" } else { ",\n" });
             first = false;
-            text.push_str(&serde_json::to_string_pretty(i)?);
+            text.push_str(&shown(i)?);
         }
         out::write_str(&text)?;
         if (items.len() as u32) < PAGE {
@@ -147,14 +178,30 @@ fn show(v: &Option<Fields>) -> String {
     }
 }
 
-pub fn conflicts(items: &[ConflictView], as_json: bool) -> Result<()> {
+/// Every open conflict `page` yields (`page(after, n)`), a page at a time.
+pub fn conflicts(
+    mut page: impl FnMut(Option<(i64, String)>, u32) -> Result<Vec<ConflictView>>,
+    as_json: bool,
+) -> Result<()> {
+    let key = |c: &ConflictView| (c.detected_at, c.id.clone());
     if as_json {
-        return json(&items);
+        return json_pages(page, key, None, None);
     }
-    if items.is_empty() {
-        outln!("no open conflicts")?;
-        return Ok(());
+    let mut after = None;
+    loop {
+        let items = page(after.clone(), PAGE)?;
+        if after.is_none() && items.is_empty() {
+            outln!("no open conflicts")?;
+        }
+        conflict_lines(&items)?;
+        match items.last() {
+            Some(last) if items.len() as u32 == PAGE => after = Some(key(last)),
+            _ => return Ok(()),
+        }
     }
+}
+
+fn conflict_lines(items: &[ConflictView]) -> Result<()> {
     for c in items {
         outln!("conflict {}  {}/{}", c.id, c.entity, c.record_id)?;
         outln!("  base:   {}", show(&c.base))?;

@@ -123,7 +123,7 @@ impl Bridge {
         self.engine.conflict_ids().map_err(msg)
     }
     pub fn first_conflicts(&self, limit: u32) -> BridgeResult<Vec<ConflictView>> {
-        self.engine.first_conflicts(limit).map_err(msg)
+        self.engine.conflicts(None, limit).map_err(msg)
     }
     pub fn resolve(&self, conflict_id: &str, resolution: Resolution) -> BridgeResult<()> {
         self.engine.resolve(conflict_id, resolution).map(|_| ()).map_err(msg)

@@ -42,6 +42,7 @@ impl FileLock {
 
 impl Drop for FileLock {
     fn drop(&mut self) {
+        // Closing the file releases the lock anyway.
         let _ = self.0.unlock();
     }
 }

@@ -19,14 +19,17 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
 pub mod auth;
 pub mod clock;
+mod decisions;
 mod error;
 mod filelock;
 pub mod model;
 pub mod resolve;
 pub mod server_url;
 mod state;
+mod status;
 pub mod store;
 mod sync;
 pub mod transport;
@@ -38,6 +41,8 @@ use std::time::Duration;
 use ferry_protocol::Op;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
+
+use crate::store::settings;
 
 pub use auth::TokenStoreChoice;
 pub use error::{EngineError, Result};
@@ -112,32 +117,32 @@ impl Engine {
     /// Plain `http://` to any host but this machine is refused before
     /// anything is sent, unless `options` allow it (see [`server_url`]).
     pub async fn init(&self, server_url: &str) -> Result<bool> {
-        self.inner.init(server_url, ServerOptions::default()).await
+        account::init(&self.inner, server_url, ServerOptions::default()).await
     }
 
     /// [`Engine::init`] with a private CA or the lab-network opt-in. Options
     /// not given again for the same server are kept.
     pub async fn init_with(&self, server_url: &str, options: ServerOptions) -> Result<bool> {
-        self.inner.init(server_url, options).await
+        account::init(&self.inner, server_url, options).await
     }
 
     pub async fn login(&self, user: &str, password: &str) -> Result<()> {
-        self.inner.login(user, password).await
+        account::login(&self.inner, user, password).await
     }
 
     /// Signs out here and revokes the sign-in on the server when reachable.
     /// Queued changes stay queued. A running loop of this data dir, in this
     /// process or another, follows sign-in and sign-out.
     pub async fn logout(&self) -> Result<()> {
-        self.inner.logout().await
+        account::logout(&self.inner).await
     }
 
     pub fn server(&self) -> Result<Option<String>> {
-        self.inner.store.setting("server")
+        self.inner.store.setting(settings::SERVER)
     }
 
     pub fn user(&self) -> Result<Option<String>> {
-        self.inner.store.setting("user")
+        self.inner.store.setting(settings::USER)
     }
 
     // ------------------------------------------------------------ writes
@@ -195,8 +200,10 @@ impl Engine {
         self.inner.store.get(entity, id)
     }
 
-    pub fn list(&self, entity: &str, offset: u64, limit: u64) -> Result<Vec<(String, Fields)>> {
-        self.inner.store.list(entity, offset, limit)
+    /// One page of `entity`'s live records, by id, after record id `after`
+    /// (keyset paging: memory stays flat however many there are).
+    pub fn list(&self, entity: &str, after: Option<&str>, limit: u32) -> Result<Vec<(String, Fields)>> {
+        self.inner.store.list(entity, after, limit)
     }
 
     /// One page of the outbox after position `after_seq` (keyset paging).
@@ -204,20 +211,16 @@ impl Engine {
         self.inner.store.queue(state, after_seq, limit)
     }
 
-    /// Every open conflict, oldest first.
-    pub fn conflicts(&self) -> Result<Vec<ConflictView>> {
-        self.inner.store.open_conflicts(None)
+    /// One page of open conflicts, oldest first, after the one detected at
+    /// `after = (detected_at, id)` (keyset paging; the status's `conflicts`
+    /// count says how many there are).
+    pub fn conflicts(&self, after: Option<(i64, String)>, limit: u32) -> Result<Vec<ConflictView>> {
+        self.inner.store.open_conflicts(after, limit)
     }
 
     /// The ids of every open conflict, oldest first.
     pub fn conflict_ids(&self) -> Result<Vec<String>> {
         self.inner.store.open_conflict_ids()
-    }
-
-    /// The oldest `limit` open conflicts (a window shows a few at a time;
-    /// the status's `conflicts` count says how many there are).
-    pub fn first_conflicts(&self, limit: u32) -> Result<Vec<ConflictView>> {
-        self.inner.store.open_conflicts(Some(limit))
     }
 
     /// Resolutions, newest first.
@@ -240,7 +243,7 @@ impl Engine {
     /// Settles an open conflict as the user chose; the result is queued like
     /// any write.
     pub fn resolve(&self, conflict_id: &str, choice: Resolution) -> Result<Option<Uuid>> {
-        let queued = self.inner.resolve_manually(conflict_id, &choice)?;
+        let queued = decisions::resolve_manually(&self.inner, conflict_id, &choice)?;
         self.inner.local_write_done();
         Ok(queued)
     }
@@ -274,7 +277,7 @@ impl Engine {
 
     pub fn set_policy(&self, entity: &str, policy: ConflictPolicy) -> Result<()> {
         ferry_protocol::validate_entity(entity).map_err(EngineError::Invalid)?;
-        self.inner.store.set_setting(&format!("policy.{entity}"), policy.as_str())
+        self.inner.store.set_policy(entity, policy)
     }
 
     pub fn policy(&self, entity: &str) -> Result<ConflictPolicy> {
@@ -283,17 +286,13 @@ impl Engine {
 
     /// Entities with a policy other than the default.
     pub fn policies(&self) -> Result<Vec<(String, ConflictPolicy)>> {
-        Ok(self
-            .inner
-            .store
-            .settings_with_prefix("policy.")?
-            .into_iter()
-            .filter_map(|(e, p)| ConflictPolicy::parse(&p).map(|p| (e, p)))
-            .collect())
+        self.inner.store.policies()
     }
 
     pub fn set_pull_interval(&self, every: Duration) -> Result<()> {
-        self.inner.store.set_setting("pull_interval_ms", &every.as_millis().to_string())?;
+        self.inner
+            .store
+            .set_setting(settings::PULL_INTERVAL_MS, &i64::try_from(every.as_millis()).unwrap_or(i64::MAX))?;
         self.inner.wake.notify_one();
         Ok(())
     }
@@ -306,7 +305,7 @@ impl Engine {
 
     /// One full cycle now: push everything, then pull everything.
     pub async fn sync_once(&self) -> Result<SyncReport> {
-        self.inner.cycle().await
+        sync::cycle(&self.inner).await
     }
 
     /// The background loop: sleeps until a local write (from this or another

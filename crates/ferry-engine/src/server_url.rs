@@ -13,11 +13,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::error::{EngineError, Result};
+use crate::store::settings::{SERVER, SERVER_CA_CERT, SERVER_INSECURE_HTTP};
 use crate::store::Store;
-
-const SERVER: &str = "server";
-const INSECURE_HTTP: &str = "server_insecure_http";
-const CA_CERT: &str = "server_ca_cert";
 
 /// How to reach the server, besides its URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,8 +40,8 @@ impl ServerSetting {
     pub fn load(store: &Store) -> Result<Option<ServerSetting>> {
         let Some(url) = store.setting(SERVER)? else { return Ok(None) };
         let options = ServerOptions {
-            allow_insecure_http: store.setting(INSECURE_HTTP)?.as_deref() == Some("1"),
-            ca_cert_pem: store.setting(CA_CERT)?,
+            allow_insecure_http: store.setting(SERVER_INSECURE_HTTP)?.unwrap_or(false),
+            ca_cert_pem: store.setting(SERVER_CA_CERT)?,
         };
         check_not_plain_over_network(&url, options.allow_insecure_http)?;
         Ok(Some(ServerSetting { url, options }))
@@ -53,13 +50,13 @@ impl ServerSetting {
     pub fn save(&self, store: &Store) -> Result<()> {
         store.set_setting(SERVER, &self.url)?;
         if self.options.allow_insecure_http {
-            store.set_setting(INSECURE_HTTP, "1")?;
+            store.set_setting(SERVER_INSECURE_HTTP, &true)?;
         } else {
-            store.remove_setting(INSECURE_HTTP)?;
+            store.remove_setting(SERVER_INSECURE_HTTP)?;
         }
         match &self.options.ca_cert_pem {
-            Some(pem) => store.set_setting(CA_CERT, pem)?,
-            None => store.remove_setting(CA_CERT)?,
+            Some(pem) => store.set_setting(SERVER_CA_CERT, pem)?,
+            None => store.remove_setting(SERVER_CA_CERT)?,
         }
         Ok(())
     }
@@ -103,6 +100,8 @@ fn check_not_plain_over_network(url: &str, allow_insecure_http: bool) -> Result<
     }
     let host = parsed.host_str().unwrap_or_default();
     let https = {
+        // Only a suggestion for the message: http URLs always take https
+        // and dropping a port, so the results can be ignored.
         let mut u = parsed.clone();
         let _ = u.set_scheme("https");
         if u.port() == Some(80) || u.port() == Some(8080) {

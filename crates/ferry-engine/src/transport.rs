@@ -349,59 +349,12 @@ pub fn parse_retry_after(value: &str, server_now_ms: i64) -> Option<Duration> {
     Some(Duration::from_millis(at_ms.saturating_sub(server_now_ms).max(0) as u64))
 }
 
-/// Milliseconds since the epoch of an HTTP-date (RFC 9110 section 5.6.7).
+/// Milliseconds since the epoch of an HTTP-date (RFC 9110 section 5.6.7:
+/// IMF-fixdate, or the obsolete RFC 850 and asctime forms every recipient
+/// must accept).
 fn parse_http_date(value: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let month = |m: &str| MONTHS.iter().position(|x| x.eq_ignore_ascii_case(m)).map(|i| i as i64 + 1);
-    let parts: Vec<&str> = value.split([' ', ',']).filter(|p| !p.is_empty()).collect();
-    let (day, mon, year, time) = match parts.as_slice() {
-        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-        [_, d, m, y, t, "GMT"] => (d.parse().ok()?, month(m)?, y.parse::<i64>().ok()?, *t),
-        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-        [_, dmy, t, "GMT"] => {
-            let mut it = dmy.split('-');
-            let (d, m, y) = (it.next()?, it.next()?, it.next()?.parse::<i64>().ok()?);
-            // Two-digit years: the nearest century that is not over 50 years ahead.
-            let y = if y < 100 {
-                if y < 70 {
-                    2000 + y
-                } else {
-                    1900 + y
-                }
-            } else {
-                y
-            };
-            (d.parse().ok()?, month(m)?, y, *t)
-        }
-        // asctime: Sun Nov  6 08:49:37 1994
-        [_, m, d, t, y] => (d.parse().ok()?, month(m)?, y.parse::<i64>().ok()?, *t),
-        _ => return None,
-    };
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    // A year far out (a hostile or broken server) would overflow the day
-    // count: HTTP dates are four-digit years.
-    if !(1..=31).contains(&day)
-        || !(1970..=9999).contains(&year)
-        || !(0..=23).contains(&h)
-        || !(0..=59).contains(&min)
-        || !(0..=60).contains(&sec)
-        || hms.next().is_some()
-    {
-        return None;
-    }
-    Some((days_from_civil(year, mon, day) * 86_400 + h * 3600 + min * 60 + sec) * 1000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let at = httpdate::parse_http_date(value).ok()?;
+    i64::try_from(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()
 }
 
 fn urlencode(s: &str) -> String {
@@ -491,9 +444,8 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates_match_known_epochs() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    fn http_dates_match_known_epochs() {
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT"), Some(1_700_000_000_000));
     }
 }

@@ -260,7 +260,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::User(UserCommand::Remove { name }) => {
                 let db = open_existing(&cli.db).await?;
-                ferry_server::users::remove(&*db, &name).await.with_context(|| format!("cannot remove user {name:?}"))?;
+                ferry_server::users::remove(&*db, &name)
+                    .await
+                    .with_context(|| format!("cannot remove user {name:?}"))?;
                 eprintln!("removed user {name:?}; the organisation's records stay");
                 Ok(())
             }
@@ -390,7 +392,9 @@ fn reload_tls_on_sighup(server: &ferry_server::RunningServer) -> Result<Option<A
         while hup.recv().await.is_some() {
             match certs.reload() {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded; new connections get it"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; still serving the old one"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; still serving the old one")
+                }
             }
         }
     }))))

@@ -204,18 +204,22 @@ impl Store {
     }
 
     /// Open conflicts, oldest first; the first `limit` of them when given.
-    pub fn open_conflicts(&self, limit: Option<u32>) -> Result<Vec<ConflictView>> {
+    /// Open conflicts oldest first, after `(detected_at, id)` when given.
+    pub fn open_conflicts(&self, after: Option<(i64, String)>, limit: u32) -> Result<Vec<ConflictView>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT c.id, c.entity, c.record_id, c.base,
                     (SELECT r.data FROM records r WHERE r.entity = c.entity AND r.id = c.record_id),
                     c.remote, c.remote_version, c.remote_edited_at, c.remote_edited_by,
                     coalesce((SELECT max(o.edited_at) FROM outbox o WHERE o.entity = c.entity AND o.record_id = c.record_id), c.local_edited_at),
-                    c.detected_at FROM conflicts c ORDER BY c.detected_at, c.id LIMIT ?1",
+                    c.detected_at FROM conflicts c
+             WHERE ?1 IS NULL OR c.detected_at > ?1 OR (c.detected_at = ?1 AND c.id > ?2)
+             ORDER BY c.detected_at, c.id LIMIT ?3",
         )?;
-        // LIMIT -1: no limit.
-        let limit = limit.map_or(-1, i64::from);
-        let rows = stmt.query_map([limit], conflict_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let (at, id) = after.map_or((None, String::new()), |(at, id)| (Some(at), id));
+        let rows = stmt
+            .query_map(rusqlite::params![at, id, limit], conflict_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -478,9 +482,12 @@ mod tests {
             s.park_conflict(head, &view).unwrap();
         }
         let ids = |v: Vec<ConflictView>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
-        assert_eq!(ids(s.open_conflicts(Some(2)).unwrap()), ["c4", "c3"]);
-        assert_eq!(ids(s.open_conflicts(None).unwrap()), ["c4", "c3", "c2", "c1", "c0"]);
-        assert_eq!(s.open_conflicts(Some(50)).unwrap().len(), 5);
+        let first = s.open_conflicts(None, 2).unwrap();
+        let next = first.last().map(|c| (c.detected_at, c.id.clone()));
+        assert_eq!(ids(first), ["c4", "c3"]);
+        assert_eq!(ids(s.open_conflicts(next, 2).unwrap()), ["c2", "c1"]);
+        assert_eq!(ids(s.open_conflicts(Some((97, "c3".into())), 50).unwrap()), ["c2", "c1", "c0"]);
+        assert_eq!(ids(s.open_conflicts(None, 50).unwrap()), ["c4", "c3", "c2", "c1", "c0"]);
         assert_eq!(s.open_conflict_ids().unwrap(), ["c4", "c3", "c2", "c1", "c0"]);
     }
 

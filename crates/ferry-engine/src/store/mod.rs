@@ -11,7 +11,7 @@ mod migrations;
 mod outbox;
 mod records;
 mod server_state;
-mod settings;
+pub mod settings;
 mod stamps;
 
 pub use conflicts::{Settle, Settled};

@@ -156,9 +156,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if let Some(own) = own {
-            let cursor = settings::get_i64(&tx, "pull_cursor")?.unwrap_or(0);
-            if cursor >= own.before as i64 && own.after as i64 > cursor {
-                settings::put(&tx, "pull_cursor", &own.after.to_string())?;
+            let cursor = settings::get(&tx, settings::PULL_CURSOR)?.unwrap_or(0);
+            if cursor >= own.before && own.after > cursor {
+                settings::put(&tx, settings::PULL_CURSOR, &own.after)?;
             }
         }
         for s in settled {
@@ -551,19 +551,19 @@ mod tests {
     fn the_cursor_skips_our_own_changes_only_if_it_had_reached_them() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db")).unwrap();
-        let cursor = |s: &Store| s.setting_i64("pull_cursor").unwrap().unwrap_or(0);
+        let cursor = |s: &Store| s.setting(settings::PULL_CURSOR).unwrap().unwrap_or(0);
         put(&s, "r", json!({"n": 1}));
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
         let applied = [Settlement::Applied { item: &b[0], version: 1, duplicate: false }];
         // Someone else's change (seq 3) came before ours (seq 5) and was
         // never pulled: the cursor must stay to fetch it.
-        s.set_setting("pull_cursor", "2").unwrap();
+        s.set_setting(settings::PULL_CURSOR, &2).unwrap();
         s.settle_batch_and_skip(&applied, Some(OwnChanges { before: 3, after: 5 })).unwrap();
         assert_eq!(cursor(&s), 2);
         // Caught up to the start of the stretch: skip it.
         put(&s, "q", json!({"n": 2}));
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
-        s.set_setting("pull_cursor", "5").unwrap();
+        s.set_setting(settings::PULL_CURSOR, &5).unwrap();
         s.settle_batch_and_skip(
             &[Settlement::Applied { item: &b[0], version: 1, duplicate: false }],
             Some(OwnChanges { before: 5, after: 6 }),
@@ -687,11 +687,11 @@ mod tests {
         let q = s.queue(None, None, 10).unwrap();
         assert_eq!((q[0].state, q[0].attempts, q[0].next_attempt_at), (MutationState::Pending, 1, None));
         // The loop backs off until 123 456: every waiting mutation goes then.
-        s.set_setting("next_retry_at", "123456").unwrap();
+        s.set_setting(settings::NEXT_RETRY_AT, &123456).unwrap();
         assert_eq!(states(&s), vec![("pending".into(), Some(123_456)), ("pending".into(), Some(123_456))]);
         assert_eq!(s.queue(Some(MutationState::Pending), None, 10).unwrap()[1].next_attempt_at, Some(123_456));
         // Synced: no retry is scheduled, and none is shown.
-        s.remove_setting("next_retry_at").unwrap();
+        s.remove_setting(settings::NEXT_RETRY_AT).unwrap();
         assert_eq!(states(&s), vec![("pending".into(), None), ("pending".into(), None)]);
     }
 
@@ -707,13 +707,13 @@ mod tests {
         put(&s, "q", json!({"n": 3}));
         let head = s.next_batch(0, 1, 1 << 20).unwrap()[0].seq;
         s.conn().execute("UPDATE outbox SET state = 'failed' WHERE seq = ?1", [head]).unwrap();
-        s.set_setting("next_retry_at", "123456").unwrap();
+        s.set_setting(settings::NEXT_RETRY_AT, &123456).unwrap();
         assert_eq!(
             states(&s),
             vec![("failed".into(), None), ("pending".into(), None), ("pending".into(), Some(123_456))],
             "r's second edit waits for the user, q goes at the retry"
         );
-        s.set_setting("paused", "1").unwrap();
+        s.set_setting(settings::PAUSED, &true).unwrap();
         assert!(states(&s).iter().all(|(_, at)| at.is_none()), "paused: nothing is tried");
     }
 

@@ -125,14 +125,16 @@ impl Store {
     }
 
     /// Live (not deleted) records of one entity, ordered by id.
-    pub fn list(&self, entity: &str, offset: u64, limit: u64) -> Result<Vec<(String, Fields)>> {
+    /// Live records of `entity` with ids after `after`, by id.
+    pub fn list(&self, entity: &str, after: Option<&str>, limit: u32) -> Result<Vec<(String, Fields)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, data FROM records WHERE entity = ?1 AND deleted = 0
-             ORDER BY id LIMIT ?2 OFFSET ?3",
+            "SELECT id, data FROM records WHERE entity = ?1 AND deleted = 0 AND id > ?2
+             ORDER BY id LIMIT ?3",
         )?;
+        // Record ids are never empty, so "" is before every one.
         let rows = stmt
-            .query_map(params![entity, limit as i64, offset as i64], |r| {
+            .query_map(params![entity, after.unwrap_or(""), limit], |r| {
                 Ok((r.get::<_, String>(0)?, from_json(r.get(1)?).unwrap_or_default()))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -168,7 +170,7 @@ impl Store {
                 RemoteApplied::AlreadyHave => {}
             }
         }
-        settings::put(&tx, "pull_cursor", &cursor.to_string())?;
+        settings::put(&tx, settings::PULL_CURSOR, &cursor)?;
         tx.commit()?;
         Ok(applied)
     }
@@ -393,6 +395,6 @@ mod tests {
         let other = RemoteRecord { record_id: "2".into(), ..remote };
         assert_eq!(s.apply_remote_page(&[other], 10, 5).unwrap(), 1);
         assert_eq!(s.get("a", "2").unwrap().unwrap().version, 3);
-        assert_eq!(s.setting("pull_cursor").unwrap().as_deref(), Some("10"));
+        assert_eq!(s.setting(settings::PULL_CURSOR).unwrap(), Some(10));
     }
 }

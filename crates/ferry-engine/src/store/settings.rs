@@ -1,22 +1,138 @@
-//! Key/value settings and sync state (server URL, user, cursor, clock offset,
-//! conflict policies, pause flag). Never tokens: those live in the keyring.
+//! Key/value settings and sync state, each key defined once here with its
+//! type: the server setting, who is signed in, the pull cursor, the clock
+//! offset, what the loop must remember across restarts, conflict policies.
+//! Never tokens: those live in the token store.
+
+use std::marker::PhantomData;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Store;
 use crate::error::Result;
+use crate::model::ConflictPolicy;
 
-/// A setting read on `conn` (also inside another module's transaction).
-pub(super) fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+/// A setting's key and the type of its value.
+pub struct Setting<T> {
+    key: &'static str,
+    value: PhantomData<fn() -> T>,
 }
 
-pub(super) fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
-    Ok(get(conn, key)?.and_then(|v| v.parse().ok()))
+impl<T> Clone for Setting<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Setting<T> {}
+
+impl<T> Setting<T> {
+    const fn new(key: &'static str) -> Self {
+        Self { key, value: PhantomData }
+    }
+
+    pub fn key(self) -> &'static str {
+        self.key
+    }
+}
+
+/// How a value is kept in the settings table (text).
+pub trait SettingValue: Sized {
+    fn encode(&self) -> String;
+    /// `None` for text this type cannot hold: read as unset.
+    fn decode(text: &str) -> Option<Self>;
+}
+
+impl SettingValue for String {
+    fn encode(&self) -> String {
+        self.clone()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        Some(text.to_owned())
+    }
+}
+
+impl SettingValue for i64 {
+    fn encode(&self) -> String {
+        self.to_string()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+impl SettingValue for u64 {
+    fn encode(&self) -> String {
+        self.to_string()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+/// `"1"` and `"0"`, as data dirs have always kept flags.
+impl SettingValue for bool {
+    fn encode(&self) -> String {
+        if *self { "1" } else { "0" }.to_owned()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        Some(text == "1")
+    }
+}
+
+/// The server's URL (normalised, no trailing slash).
+pub const SERVER: Setting<String> = Setting::new("server");
+/// Plain `http://` to another machine was explicitly allowed.
+pub const SERVER_INSECURE_HTTP: Setting<bool> = Setting::new("server_insecure_http");
+/// A private CA's certificate (PEM) to trust for the server.
+pub const SERVER_CA_CERT: Setting<String> = Setting::new("server_ca_cert");
+/// Who is signed in now.
+pub const USER: Setting<String> = Setting::new("user");
+/// Whose work this data dir holds; unlike [`USER`], kept after logout.
+pub const ACCOUNT: Setting<String> = Setting::new("account");
+/// The organisation of the account's records.
+pub const ORG: Setting<String> = Setting::new("org");
+/// Why a sign-in is needed (the server refused to renew it).
+pub const NEEDS_SIGN_IN: Setting<String> = Setting::new("needs_sign_in");
+/// The last sync's error, for the status of every process.
+pub const LAST_ERROR: Setting<String> = Setting::new("last_error");
+/// The last sync could not reach the server.
+pub const OFFLINE: Setting<bool> = Setting::new("offline");
+/// Syncing is paused by the user.
+pub const PAUSED: Setting<bool> = Setting::new("paused");
+/// When the loop tries again after a failure (local ms).
+pub const NEXT_RETRY_AT: Setting<i64> = Setting::new("next_retry_at");
+/// When a sync last completed (local ms).
+pub const LAST_SYNC_AT: Setting<i64> = Setting::new("last_sync_at");
+/// When an upload last made progress (local ms): the stall clock.
+pub const LAST_PROGRESS_AT: Setting<i64> = Setting::new("last_progress_at");
+/// The server clock's offset from this machine's, in ms.
+pub const CLOCK_OFFSET_MS: Setting<i64> = Setting::new("clock_offset_ms");
+/// How often to pull when nothing else wakes the loop (ms).
+pub const PULL_INTERVAL_MS: Setting<i64> = Setting::new("pull_interval_ms");
+/// The server sequence number everything up to is pulled.
+pub const PULL_CURSOR: Setting<u64> = Setting::new("pull_cursor");
+/// The outbox seq up to which edit stamps were judged (see `stamps`).
+pub const RESTAMP_SEQ: Setting<i64> = Setting::new("restamp_seq");
+/// The outbox seq up to which stamps were judged exact.
+pub const RESTAMP_EXACT_SEQ: Setting<i64> = Setting::new("restamp_exact_seq");
+/// Per-entity conflict policies are kept as `policy.ENTITY`.
+const POLICY_PREFIX: &str = "policy.";
+
+/// A setting read on `conn` (also inside another module's transaction).
+pub(super) fn get<T: SettingValue>(conn: &Connection, setting: Setting<T>) -> Result<Option<T>> {
+    Ok(get_text(conn, setting.key)?.and_then(|text| T::decode(&text)))
 }
 
 /// A setting written on `conn` (also inside another module's transaction).
-pub(super) fn put(conn: &Connection, key: &str, value: &str) -> Result<()> {
+pub(super) fn put<T: SettingValue>(conn: &Connection, setting: Setting<T>, value: &T) -> Result<()> {
+    put_text(conn, setting.key, &value.encode())
+}
+
+fn get_text(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+fn put_text(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO settings(key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -26,31 +142,68 @@ pub(super) fn put(conn: &Connection, key: &str, value: &str) -> Result<()> {
 }
 
 impl Store {
-    pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        get(&self.conn(), key)
+    pub fn setting<T: SettingValue>(&self, setting: Setting<T>) -> Result<Option<T>> {
+        get(&self.conn(), setting)
     }
 
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        put(&self.conn(), key, value)
+    pub fn set_setting<T: SettingValue>(&self, setting: Setting<T>, value: &T) -> Result<()> {
+        put(&self.conn(), setting, value)
     }
 
-    pub fn remove_setting(&self, key: &str) -> Result<()> {
-        self.conn().execute("DELETE FROM settings WHERE key = ?1", [key])?;
+    pub fn remove_setting<T>(&self, setting: Setting<T>) -> Result<()> {
+        self.conn().execute("DELETE FROM settings WHERE key = ?1", [setting.key])?;
         Ok(())
     }
 
-    pub fn setting_i64(&self, key: &str) -> Result<Option<i64>> {
-        get_i64(&self.conn(), key)
+    /// The conflict policy set for `entity`, if any (unknown names read as
+    /// unset).
+    pub fn policy(&self, entity: &str) -> Result<Option<ConflictPolicy>> {
+        Ok(get_text(&self.conn(), &format!("{POLICY_PREFIX}{entity}"))?.and_then(|p| ConflictPolicy::parse(&p)))
     }
 
-    /// Settings whose key starts with `prefix`, prefix stripped.
-    pub fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+    pub fn set_policy(&self, entity: &str, policy: ConflictPolicy) -> Result<()> {
+        put_text(&self.conn(), &format!("{POLICY_PREFIX}{entity}"), policy.as_str())
+    }
+
+    /// Every policy set, by entity name.
+    pub fn policies(&self) -> Result<Vec<(String, ConflictPolicy)>> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")?;
         let rows = stmt
-            .query_map([prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .query_map([POLICY_PREFIX], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows.into_iter().map(|(k, v)| (k[prefix.len()..].to_string(), v)).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| Some((k[POLICY_PREFIX.len()..].to_string(), ConflictPolicy::parse(&v)?)))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_values_round_trip_and_odd_text_reads_as_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("ferry.db")).unwrap();
+        s.set_setting(PULL_CURSOR, &42).unwrap();
+        assert_eq!(s.setting(PULL_CURSOR).unwrap(), Some(42));
+        s.set_setting(PAUSED, &true).unwrap();
+        assert_eq!(s.setting(PAUSED).unwrap(), Some(true));
+        s.set_setting(SERVER, &"https://sync.example.org".to_owned()).unwrap();
+        assert_eq!(s.setting(SERVER).unwrap().as_deref(), Some("https://sync.example.org"));
+        s.remove_setting(SERVER).unwrap();
+        assert_eq!(s.setting(SERVER).unwrap(), None);
+        // Written by hand (or an older Ferry) as something else.
+        put_text(&s.conn(), PULL_CURSOR.key(), "not a number").unwrap();
+        assert_eq!(s.setting(PULL_CURSOR).unwrap(), None);
+
+        s.set_policy("activity", ConflictPolicy::Manual).unwrap();
+        put_text(&s.conn(), "policy.expense", "nonsense").unwrap();
+        assert_eq!(s.policy("activity").unwrap(), Some(ConflictPolicy::Manual));
+        assert_eq!(s.policy("expense").unwrap(), None);
+        assert_eq!(s.policies().unwrap(), [("activity".to_owned(), ConflictPolicy::Manual)]);
     }
 }

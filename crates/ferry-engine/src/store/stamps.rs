@@ -94,7 +94,7 @@ impl Store {
             )?;
         }
         let cap = server_now.unwrap_or(i64::MAX);
-        let judged: i64 = settings::get_i64(&tx, "restamp_seq")?.unwrap_or(0);
+        let judged: i64 = settings::get(&tx, settings::RESTAMP_SEQ)?.unwrap_or(0);
         let newest: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))?;
         // Without a fresh sample no check changes, so rows the exact pass
         // below has seen already come out the same: start after them. (While
@@ -109,7 +109,7 @@ impl Store {
             Some(_) => judged,
             // No clock paired with the server's yet: nothing to date exactly.
             None if !any_check => newest,
-            None => judged.max(settings::get_i64(&tx, "restamp_exact_seq")?.unwrap_or(0)),
+            None => judged.max(settings::get(&tx, settings::RESTAMP_EXACT_SEQ)?.unwrap_or(0)),
         };
         let mut outcome = RestampOutcome::default();
         // Rows of a domain with a check: exact.
@@ -126,7 +126,7 @@ impl Store {
         // already seen) there is nothing new to remember, and an idle loop
         // would otherwise rewrite the setting at every cycle.
         if newest > exact_from {
-            settings::put(&tx, "restamp_exact_seq", &newest.to_string())?;
+            settings::put(&tx, settings::RESTAMP_EXACT_SEQ, &newest)?;
         }
         const UNCHECKED: &str = "seq > ?1 AND seq <= ?2 AND stamp_local_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM clock_domains d
@@ -154,7 +154,7 @@ impl Store {
             }
         }
         if !outcome.needs_fresh_sample && newest > judged {
-            settings::put(&tx, "restamp_seq", &newest.to_string())?;
+            settings::put(&tx, settings::RESTAMP_SEQ, &newest)?;
         }
         prune_domains(&tx, &input.mono.domain)?;
         tx.commit()?;
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn a_stale_offset_is_corrected_exactly_from_a_check_in_the_same_boot() {
         let (_d, s) = store();
-        s.set_setting("clock_offset_ms", "0").unwrap();
+        s.set_setting(settings::CLOCK_OFFSET_MS, &0).unwrap();
         // A contact at mono 0 paired this boot's clock with the server's (T).
         s.restamp(&input(mono("boot:1", 0), T, Some(0))).unwrap();
         // Then the wall clock was stepped a day ahead; the saved offset (0)
@@ -308,10 +308,10 @@ mod tests {
             .unwrap();
         assert!(!known, "no offset saved yet");
         assert_eq!(domain, crate::clock::monotonic_now().domain);
-        s.set_setting("clock_offset_ms", "12").unwrap();
+        s.set_setting(settings::CLOCK_OFFSET_MS, &12).unwrap();
         let seq = edit(&s, "q", T, T, &mono("boot:1", 0), true);
         s.restamp(&input(mono("boot:1", 1), T, Some(0))).unwrap();
-        assert_eq!(s.setting_i64("restamp_seq").unwrap(), Some(seq), "everything up to here judged");
+        assert_eq!(s.setting(settings::RESTAMP_SEQ).unwrap(), Some(seq), "everything up to here judged");
         // A row already judged is not looked at again, even if its evidence
         // would now say otherwise.
         s.conn().execute("UPDATE outbox SET edited_at = edited_at + 3600000 WHERE record_id = 'q'", []).unwrap();
@@ -327,7 +327,7 @@ mod tests {
         edit(&s, "x", T, T, &mono("boot:1", 0), true);
         s.restamp(&input(mono("boot:1", 1), T, Some(0))).unwrap();
         s.restamp(&input(mono("boot:1", 2), T, None)).unwrap();
-        let seen = s.setting_i64("restamp_exact_seq").unwrap();
+        let seen = s.setting(settings::RESTAMP_EXACT_SEQ).unwrap();
         assert!(seen.is_some_and(|n| n > 0), "{seen:?}");
         s.conn().execute("DELETE FROM outbox", []).unwrap(); // uploaded
         for ms in 3..6 {
@@ -335,6 +335,6 @@ mod tests {
             s.restamp(&input(mono("boot:1", ms), T, None)).unwrap();
             assert_eq!(s.conn().total_changes(), changes_before, "nothing written");
         }
-        assert_eq!(s.setting_i64("restamp_exact_seq").unwrap(), seen);
+        assert_eq!(s.setting(settings::RESTAMP_EXACT_SEQ).unwrap(), seen);
     }
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use ferry_protocol::{limits, Outcome, PushRequest};
 
+use crate::account::Link;
 use crate::clock::{local_now_ms, monotonic_now};
 use crate::error::{EngineError, Result};
 use crate::model::{EngineEvent, SyncReport};
-use crate::state::{Inner, Link};
+use crate::state::Inner;
 use crate::store::{BatchItem, OwnChanges, RestampInput, Settlement, Store};
 use crate::transport::TransportError;
 
@@ -16,170 +17,167 @@ use crate::transport::TransportError;
 /// wall-clock step since) dates edits well enough.
 const FRESH_SAMPLE: Duration = Duration::from_secs(10 * 60);
 
-impl Inner {
-    /// Called with the data dir's sync lock held, or where it cannot be
-    /// taken at all.
-    pub(super) async fn push_all(self: &Arc<Self>, link: &Link, report: &mut SyncReport) -> Result<()> {
-        let mut after = 0i64;
-        let mut max_count = self.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
-        let max_bytes = self.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
-        // In-flight marks found now were left by a push that died: we hold
-        // the sync lock, so no other push is running. Where the lock cannot
-        // be used at all, reset them too: a push still running elsewhere
-        // then has rows sent twice (answered `duplicate`: ids are
-        // idempotency keys), where keeping them would strand them for good.
-        self.store.reset_in_flight()?;
-        if let Err(e) = self.restamp_queued(link).await {
-            // The server was asked for its time and did not answer: that is
-            // this batch's attempt failing, as far as the user can tell.
-            self.note_failed_attempt(&self.store.next_batch(after, max_count, max_bytes)?, &e)?;
-            return Err(e);
-        }
-        loop {
-            let batch = self.store.next_batch(after, max_count, max_bytes)?;
-            let Some(last) = batch.last() else { return Ok(()) };
-            let last_seq = last.seq;
-            let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect() };
-            let _marked = InFlight::mark(&self.store, &batch)?;
-            self.run_state().in_flight = batch.len() as u64;
-            self.publish();
-            let resp = self
-                .with_token(link, |token| {
-                    let req = &req;
-                    async move { link.transport.push(&token, req, &self.clock).await }
-                })
-                .await;
-            self.run_state().in_flight = 0;
-            match resp {
-                Ok(resp) => {
-                    let own = OwnChanges::from_answer(resp.seq_before, resp.seq_after, &resp.applied_seqs());
-                    self.settle(&batch, resp.results, own, report).await?;
-                    after = last_seq;
-                }
-                // Too big for this server: halve and try the same items again.
-                Err(EngineError::Transport(TransportError::Permanent { status: 413, .. })) if batch.len() > 1 => {
+/// Called with the data dir's sync lock held, or where it cannot be
+/// taken at all.
+pub(super) async fn push_all(inner: &Arc<Inner>, link: &Link, report: &mut SyncReport) -> Result<()> {
+    let mut after = 0i64;
+    let mut max_count = inner.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
+    let max_bytes = inner.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
+    // In-flight marks found now were left by a push that died: we hold
+    // the sync lock, so no other push is running. Where the lock cannot
+    // be used at all, reset them too: a push still running elsewhere
+    // then has rows sent twice (answered `duplicate`: ids are
+    // idempotency keys), where keeping them would strand them for good.
+    inner.store.reset_in_flight()?;
+    if let Err(e) = restamp_queued(inner, link).await {
+        // The server was asked for its time and did not answer: that is
+        // this batch's attempt failing, as far as the user can tell.
+        note_failed_attempt(inner, &inner.store.next_batch(after, max_count, max_bytes)?, &e)?;
+        return Err(e);
+    }
+    loop {
+        let batch = inner.store.next_batch(after, max_count, max_bytes)?;
+        let Some(last) = batch.last() else { return Ok(()) };
+        let last_seq = last.seq;
+        let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect() };
+        let _marked = InFlight::mark(&inner.store, &batch)?;
+        inner.run_state().in_flight = batch.len() as u64;
+        inner.publish();
+        let resp = super::with_token(inner, link, |token| {
+            let req = &req;
+            async move { link.transport.push(&token, req, &inner.clock).await }
+        })
+        .await;
+        inner.run_state().in_flight = 0;
+        match resp {
+            Ok(resp) => {
+                let own = OwnChanges::from_answer(resp.seq_before, resp.seq_after, &resp.applied_seqs());
+                settle(inner, &batch, resp.results, own, report).await?;
+                after = last_seq;
+            }
+            // Too big for this server: halve and try the same items again.
+            Err(EngineError::Transport(TransportError::Permanent { status: 413, .. })) if batch.len() > 1 => {
+                max_count = (batch.len() / 2).max(1);
+                tracing::info!(max_count, "server refused the batch as too large; sending smaller batches");
+            }
+            // The whole request was refused for good: isolate the culprit
+            // by halving, then fail just that one mutation.
+            Err(EngineError::Transport(TransportError::Permanent { status, code, message })) => {
+                if batch.len() > 1 {
                     max_count = (batch.len() / 2).max(1);
-                    tracing::info!(max_count, "server refused the batch as too large; sending smaller batches");
+                    continue;
                 }
-                // The whole request was refused for good: isolate the culprit
-                // by halving, then fail just that one mutation.
-                Err(EngineError::Transport(TransportError::Permanent { status, code, message })) => {
-                    if batch.len() > 1 {
-                        max_count = (batch.len() / 2).max(1);
-                        continue;
-                    }
-                    let reason = format!("server refused it (HTTP {status}, {code:?}): {message}");
-                    self.store.settle_batch(&[Settlement::Rejected { item: &batch[0], reason: reason.clone() }])?;
-                    report.failed += 1;
-                    self.note_progress(1, 0);
-                    self.emit_failed(&batch[0], reason);
-                    after = last_seq;
-                }
-                Err(e) => {
-                    self.note_failed_attempt(&batch, &e)?;
-                    return Err(e);
-                }
+                let reason = format!("server refused it (HTTP {status}, {code:?}): {message}");
+                inner.store.settle_batch(&[Settlement::Rejected { item: &batch[0], reason: reason.clone() }])?;
+                report.failed += 1;
+                super::note_progress(inner, 1, 0);
+                emit_failed(inner, &batch[0], reason);
+                after = last_seq;
             }
-            self.publish();
-        }
-    }
-
-    /// Counts a transient failure against the mutations that were (or were
-    /// about to be) sent.
-    fn note_failed_attempt(&self, batch: &[BatchItem], e: &EngineError) -> Result<()> {
-        if let EngineError::Transport(t) = e {
-            let seqs: Vec<i64> = batch.iter().map(|b| b.seq).collect();
-            self.store.note_attempt_failed(&seqs, &t.to_string())?;
-        }
-        Ok(())
-    }
-
-    /// Before anything is sent: edits stamped without a trustworthy offset
-    /// get their time on the server's clock (see `store::stamps`), asking the
-    /// server for its time first when the evidence at hand is not enough.
-    async fn restamp_queued(&self, link: &Link) -> Result<()> {
-        let input = || RestampInput {
-            mono: monotonic_now(),
-            local_now: local_now_ms(),
-            fresh_offset: self.clock.fresh_offset(FRESH_SAMPLE),
-        };
-        if !self.store.restamp(&input())?.needs_fresh_sample {
-            return Ok(());
-        }
-        let sent = local_now_ms();
-        let started = std::time::Instant::now();
-        let health = link.transport.health(&self.clock).await?;
-        if self.clock.fresh_offset(FRESH_SAMPLE).is_none() {
-            // No time header (a server that only puts its time in the body):
-            // the body's time is a coarser sample, but a sample.
-            self.clock.observe(sent, sent + started.elapsed().as_millis() as i64, health.server_time);
-        }
-        if self.store.restamp(&input())?.needs_fresh_sample {
-            // The answer carried no usable time: sending now would upload
-            // edits dated by a raw local clock.
-            return Err(TransportError::BadResponse(
-                "the server's answer carried no usable time, needed to date queued edits".into(),
-            )
-            .into());
-        }
-        Ok(())
-    }
-
-    async fn settle(
-        self: &Arc<Self>,
-        batch: &[BatchItem],
-        results: Vec<ferry_protocol::MutationResult>,
-        own: Option<OwnChanges>,
-        report: &mut SyncReport,
-    ) -> Result<()> {
-        let mut settled = Vec::with_capacity(batch.len());
-        let mut conflicts = Vec::new();
-        let mut failed = Vec::new();
-        for (item, result) in batch.iter().zip(results) {
-            match result.outcome {
-                Outcome::Applied { version, .. } => {
-                    settled.push(Settlement::Applied { item, version, duplicate: false });
-                }
-                Outcome::Duplicate { version, .. } => {
-                    settled.push(Settlement::Applied { item, version, duplicate: true });
-                }
-                Outcome::Rejected { code, message } => {
-                    let reason = format!("{}: {message}", code.as_str());
-                    failed.push((item, reason.clone()));
-                    settled.push(Settlement::Rejected { item, reason });
-                }
-                Outcome::Conflict { current } => conflicts.push((item, current)),
-                Outcome::Blocked => {}
+            Err(e) => {
+                note_failed_attempt(inner, &batch, &e)?;
+                return Err(e);
             }
         }
-        let applied = settled.iter().filter(|s| matches!(s, Settlement::Applied { .. })).count() as u64;
-        // Settled in this batch: applied, failed for good, or in conflict.
-        let progressed = applied + failed.len() as u64 + conflicts.len() as u64;
-        self.store.settle_batch_and_skip(&settled, own)?;
-        report.uploaded += applied;
-        report.failed += failed.len() as u64;
-        for (item, reason) in failed {
-            tracing::warn!(entity = %item.mutation.entity, record = %item.mutation.record_id, %reason, "mutation rejected");
-            self.emit_failed(item, reason);
-        }
-        for (item, current) in conflicts {
-            report.conflicts += 1;
-            if self.settle_conflict_by_policy(item, current)? {
-                report.auto_resolved += 1;
-            }
-        }
-        self.note_progress(progressed, 0);
-        Ok(())
+        inner.publish();
     }
+}
 
-    fn emit_failed(&self, item: &BatchItem, reason: String) {
-        self.emit(EngineEvent::MutationFailed {
-            mutation_id: item.mutation.id.to_string(),
-            entity: item.mutation.entity.clone(),
-            record_id: item.mutation.record_id.clone(),
-            reason,
-        });
+/// Counts a transient failure against the mutations that were (or were
+/// about to be) sent.
+fn note_failed_attempt(inner: &Inner, batch: &[BatchItem], e: &EngineError) -> Result<()> {
+    if let EngineError::Transport(t) = e {
+        let seqs: Vec<i64> = batch.iter().map(|b| b.seq).collect();
+        inner.store.note_attempt_failed(&seqs, &t.to_string())?;
     }
+    Ok(())
+}
+
+/// Before anything is sent: edits stamped without a trustworthy offset
+/// get their time on the server's clock (see `store::stamps`), asking the
+/// server for its time first when the evidence at hand is not enough.
+async fn restamp_queued(inner: &Inner, link: &Link) -> Result<()> {
+    let input = || RestampInput {
+        mono: monotonic_now(),
+        local_now: local_now_ms(),
+        fresh_offset: inner.clock.fresh_offset(FRESH_SAMPLE),
+    };
+    if !inner.store.restamp(&input())?.needs_fresh_sample {
+        return Ok(());
+    }
+    let sent = local_now_ms();
+    let started = std::time::Instant::now();
+    let health = link.transport.health(&inner.clock).await?;
+    if inner.clock.fresh_offset(FRESH_SAMPLE).is_none() {
+        // No time header (a server that only puts its time in the body):
+        // the body's time is a coarser sample, but a sample.
+        inner.clock.observe(sent, sent + started.elapsed().as_millis() as i64, health.server_time);
+    }
+    if inner.store.restamp(&input())?.needs_fresh_sample {
+        // The answer carried no usable time: sending now would upload
+        // edits dated by a raw local clock.
+        return Err(TransportError::BadResponse(
+            "the server's answer carried no usable time, needed to date queued edits".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn settle(
+    inner: &Arc<Inner>,
+    batch: &[BatchItem],
+    results: Vec<ferry_protocol::MutationResult>,
+    own: Option<OwnChanges>,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let mut settled = Vec::with_capacity(batch.len());
+    let mut conflicts = Vec::new();
+    let mut failed = Vec::new();
+    for (item, result) in batch.iter().zip(results) {
+        match result.outcome {
+            Outcome::Applied { version, .. } => {
+                settled.push(Settlement::Applied { item, version, duplicate: false });
+            }
+            Outcome::Duplicate { version, .. } => {
+                settled.push(Settlement::Applied { item, version, duplicate: true });
+            }
+            Outcome::Rejected { code, message } => {
+                let reason = format!("{}: {message}", code.as_str());
+                failed.push((item, reason.clone()));
+                settled.push(Settlement::Rejected { item, reason });
+            }
+            Outcome::Conflict { current } => conflicts.push((item, current)),
+            Outcome::Blocked => {}
+        }
+    }
+    let applied = settled.iter().filter(|s| matches!(s, Settlement::Applied { .. })).count() as u64;
+    // Settled in this batch: applied, failed for good, or in conflict.
+    let progressed = applied + failed.len() as u64 + conflicts.len() as u64;
+    inner.store.settle_batch_and_skip(&settled, own)?;
+    report.uploaded += applied;
+    report.failed += failed.len() as u64;
+    for (item, reason) in failed {
+        tracing::warn!(entity = %item.mutation.entity, record = %item.mutation.record_id, %reason, "mutation rejected");
+        emit_failed(inner, item, reason);
+    }
+    for (item, current) in conflicts {
+        report.conflicts += 1;
+        if super::conflict::settle_conflict_by_policy(inner, item, current)? {
+            report.auto_resolved += 1;
+        }
+    }
+    super::note_progress(inner, progressed, 0);
+    Ok(())
+}
+
+fn emit_failed(inner: &Inner, item: &BatchItem, reason: String) {
+    inner.emit(EngineEvent::MutationFailed {
+        mutation_id: item.mutation.id.to_string(),
+        entity: item.mutation.entity.clone(),
+        record_id: item.mutation.record_id.clone(),
+        reason,
+    });
 }
 
 /// A batch marked in flight in the database while its request is out, so
@@ -250,11 +248,11 @@ mod tests {
             mutation_id: first[1].mutation.id,
             outcome: Outcome::Rejected { code: RejectCode::Validation, message: "no".into() },
         };
-        inner.settle(&first, vec![applied(&first[0]), rejected], None, &mut report).await.unwrap();
+        settle(&inner, &first, vec![applied(&first[0]), rejected], None, &mut report).await.unwrap();
         for _ in 0..2 {
             let batch = inner.store.next_batch(first[1].seq, 2, 1 << 20).unwrap();
             let results = batch.iter().map(applied).collect();
-            inner.settle(&batch, results, None, &mut report).await.unwrap();
+            settle(&inner, &batch, results, None, &mut report).await.unwrap();
         }
         assert_eq!((report.uploaded, report.failed), (4, 1));
         assert_eq!(inner.run_state().progress.unwrap().uploaded, 5, "4 applied + 1 failed, each once");

@@ -21,6 +21,7 @@ use crate::error::{EngineError, Result};
 use crate::filelock::FileLock;
 use crate::model::EngineEvent;
 use crate::state::{Inner, SIGNAL_FILE};
+use crate::store::settings;
 
 pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let _single = daemon_lock(&inner)?;
@@ -52,7 +53,7 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
         } else if waiter.is_none() && next_wait.is_none_or(|at| at <= Instant::now()) {
             next_wait = None;
             wait_started = Instant::now();
-            waiter = Some(Box::pin(inner.clone().wait_for_changes()));
+            waiter = Some(Box::pin(super::wait::wait_for_changes(inner.clone())));
         }
         let timer = if waiting_for_user(&inner) {
             Some(next_pull)
@@ -114,7 +115,7 @@ pub(crate) async fn run_loop(inner: Arc<Inner>, shutdown: impl std::future::Futu
         }
         // A cycle pulls anyway; the next wait starts from its cursor.
         waiter = None;
-        match inner.cycle().await {
+        match super::cycle(&inner).await {
             Ok(_) => {
                 backoff.reset();
                 retry_at = None;
@@ -162,7 +163,8 @@ fn note_retry_at(inner: &Inner, delay: Duration) {
     let at = local_now_ms() + delay.as_millis() as i64;
     inner.run_state().next_retry_at = Some(at);
     // Also each waiting mutation's next attempt time (`ferry queue`).
-    let _ = inner.store.set_setting("next_retry_at", &at.to_string());
+    // The run state has it; the setting is only for other processes' view.
+    let _ = inner.store.set_setting(settings::NEXT_RETRY_AT, &at);
     inner.publish();
 }
 
@@ -170,7 +172,8 @@ fn clear_retry_at(inner: &Inner) {
     if inner.run_state().next_retry_at.take().is_some() {
         inner.publish();
     }
-    let _ = inner.store.remove_setting("next_retry_at");
+    // As above: only other processes' view of the next attempt.
+    let _ = inner.store.remove_setting(settings::NEXT_RETRY_AT);
 }
 
 /// A waiting pull answered empty sooner than this did not wait.
@@ -267,6 +270,7 @@ impl Drop for AbortOnDrop {
 fn watch_signal_file(inner: &Arc<Inner>) -> Option<notify::RecommendedWatcher> {
     let path = inner.config.data_dir.join(SIGNAL_FILE);
     if !path.exists() {
+        // Watching a missing file fails below, which is logged there.
         let _ = std::fs::write(&path, b"0");
     }
     let weak = Arc::downgrade(inner);

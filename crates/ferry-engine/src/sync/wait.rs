@@ -11,6 +11,7 @@ use ferry_protocol::CLIENT_PULL_WAIT_SECS;
 
 use crate::error::EngineError;
 use crate::state::Inner;
+use crate::store::settings;
 
 /// What one waiting pull heard.
 #[derive(Debug)]
@@ -27,36 +28,33 @@ pub(crate) enum Heard {
     Failed(EngineError),
 }
 
-impl Inner {
-    /// One waiting pull from the stored cursor. Owns its `Arc` so the loop
-    /// can keep it across wake-ups.
-    pub(crate) async fn wait_for_changes(self: Arc<Self>) -> Heard {
-        match self.try_wait_for_changes().await {
-            Ok(heard) => heard,
-            Err(e) => Heard::Failed(e),
-        }
+/// One waiting pull from the stored cursor. Owns its `Arc` so the loop
+/// can keep it across wake-ups.
+pub(crate) async fn wait_for_changes(inner: Arc<Inner>) -> Heard {
+    match try_wait_for_changes(&inner).await {
+        Ok(heard) => heard,
+        Err(e) => Heard::Failed(e),
     }
+}
 
-    async fn try_wait_for_changes(&self) -> crate::error::Result<Heard> {
-        let link = self.link()?;
-        let link = &*link;
-        let since = self.store.setting_i64("pull_cursor")?.unwrap_or(0).max(0) as u64;
-        let wait = Duration::from_secs(CLIENT_PULL_WAIT_SECS.into());
-        tracing::debug!(since, "waiting for changes");
-        // An expired access token is renewed here as for any request (a
-        // token that expires *during* the wait is not a problem: it was
-        // checked when the wait began).
-        let page =
-            self.with_token(link, |token| async move {
-                link.transport.wait_for_changes(&token, since, wait, &self.clock).await
-            })
-            .await?;
-        let changes = !page.changes.is_empty();
-        tracing::debug!(since, changes, wait = ?page.wait, "waiting pull answered");
-        Ok(match page.wait {
-            None => Heard::Unsupported { changes },
-            Some(_) if changes => Heard::Changes,
-            Some(_) => Heard::Nothing,
-        })
-    }
+async fn try_wait_for_changes(inner: &Inner) -> crate::error::Result<Heard> {
+    let link = crate::account::link(inner)?;
+    let link = &*link;
+    let since = inner.store.setting(settings::PULL_CURSOR)?.unwrap_or(0);
+    let wait = Duration::from_secs(CLIENT_PULL_WAIT_SECS.into());
+    tracing::debug!(since, "waiting for changes");
+    // An expired access token is renewed here as for any request (a
+    // token that expires *during* the wait is not a problem: it was
+    // checked when the wait began).
+    let page = super::with_token(inner, link, |token| async move {
+        link.transport.wait_for_changes(&token, since, wait, &inner.clock).await
+    })
+    .await?;
+    let changes = !page.changes.is_empty();
+    tracing::debug!(since, changes, wait = ?page.wait, "waiting pull answered");
+    Ok(match page.wait {
+        None => Heard::Unsupported { changes },
+        Some(_) if changes => Heard::Changes,
+        Some(_) => Heard::Nothing,
+    })
 }

@@ -12,8 +12,8 @@ use ferry_protocol::{
 };
 use serde::Deserialize;
 
-use super::error::ApiError;
 use super::client_addr::ClientIp;
+use super::error::ApiError;
 use super::extract::{AuthUser, JsonBody};
 use super::AppState;
 use crate::auth::throttle::{self, ThrottleKey};

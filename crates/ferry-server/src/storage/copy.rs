@@ -73,8 +73,7 @@ struct UserColumns {
 }
 
 impl Columns for UserColumns {
-    const SELECT: &'static str =
-        "SELECT name, org, password_hash, created_at, disabled_at, session_epoch FROM users";
+    const SELECT: &'static str = "SELECT name, org, password_hash, created_at, disabled_at, session_epoch FROM users";
     fn push(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
         self.name.push(r.get(0)?);
         self.org.push(r.get(1)?);

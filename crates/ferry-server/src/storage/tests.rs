@@ -175,7 +175,10 @@ fn disabling_and_removing_users_end_their_sessions() {
             let ann = s.find_user("ann").await.unwrap().unwrap();
             assert_eq!((ann.password_hash.as_str(), ann.session_epoch), ("$argon2id$new", 4), "{}", b.name);
             let (_, next) = token(300);
-            assert_eq!(s.rotate_refresh_token(&h3, &next, 300).await.unwrap(), Rotation::Refused(RefreshFailure::Invalid));
+            assert_eq!(
+                s.rotate_refresh_token(&h3, &next, 300).await.unwrap(),
+                Rotation::Refused(RefreshFailure::Invalid)
+            );
 
             let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
             assert_eq!(names, ["ann", "bob"], "{}", b.name);

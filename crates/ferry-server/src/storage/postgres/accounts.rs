@@ -141,11 +141,8 @@ pub async fn record_login_failure(
         &[&keys, &now, &forget_before],
     )
     .await?;
-    c.execute(
-        &c.prepare_cached("DELETE FROM login_failures WHERE last_failure_at < $1").await?,
-        &[&forget_before],
-    )
-    .await?;
+    c.execute(&c.prepare_cached("DELETE FROM login_failures WHERE last_failure_at < $1").await?, &[&forget_before])
+        .await?;
     Ok(())
 }
 
@@ -220,7 +217,9 @@ pub async fn rotate(mut c: Object, presented: &[u8], next: &NewToken, now: i64) 
     };
     let verdict = refresh::judge(row.as_ref().map(|(_, t)| t), successors, now);
     let disabled = match (&verdict, &row) {
-        (Verdict::Refuse, Some((_, token))) => find_user(&tx, &token.user).await?.is_some_and(|u| u.disabled_at.is_some()),
+        (Verdict::Refuse, Some((_, token))) => {
+            find_user(&tx, &token.user).await?.is_some_and(|u| u.disabled_at.is_some())
+        }
         _ => false,
     };
     let rotation = match (verdict, row) {

@@ -164,7 +164,9 @@ pub fn rotate(conn: &mut Connection, presented: &[u8], next: &NewToken, now: i64
     let verdict = refresh::judge(row.as_ref().map(|(_, t)| t), successors, now);
     let rotation = match (verdict, row) {
         // A disabled account's tokens are revoked; say why they fail.
-        (Verdict::Refuse, Some((_, token))) if find_user(&tx, &token.user)?.is_some_and(|u| u.disabled_at.is_some()) => {
+        (Verdict::Refuse, Some((_, token)))
+            if find_user(&tx, &token.user)?.is_some_and(|u| u.disabled_at.is_some()) =>
+        {
             Rotation::Refused(RefreshFailure::Disabled)
         }
         (Verdict::Refuse, _) | (_, None) => Rotation::Refused(RefreshFailure::Invalid),
