@@ -229,7 +229,10 @@ fn failures_from_one_address_lock_it_and_only_trusted_proxies_name_other_address
 
 #[test]
 fn disabling_a_user_ends_their_sessions_at_once_and_keeps_their_queue() {
-    let server = TestServer::start();
+    let db = Arc::new(TestDb::new());
+    let server = TestServer::start_on(db.clone(), &[], &[]);
+    // On PostgreSQL, a second node: revocation must hold there too.
+    let other = db.is_postgres().then(|| TestServer::start_on(db.clone(), &[], &[]));
     server.add_user("ann", "red", "pw");
     server.add_user("bob", "red", "pw");
     let a = Ferry::new();
@@ -245,6 +248,12 @@ fn disabling_a_user_ends_their_sessions_at_once_and_keeps_their_queue() {
     // expires; bob is untouched.
     api.get("/v1/pull").assert_error(401, "account_disabled");
     assert_eq!(bob.get("/v1/pull").status, 200);
+    if let Some(other) = &other {
+        let mut there = other.client();
+        there.tokens = api.tokens.clone();
+        there.get("/v1/pull").assert_error(401, "account_disabled");
+        there.refresh(&api.tokens.as_ref().unwrap().refresh_token).assert_error(401, "account_disabled");
+    }
 
     a.put("activity", "act-2", &json!({"title": "offline work"}));
     a.put("expense", "exp-1", &json!({"amount": 120}));

@@ -155,6 +155,8 @@ impl Inner {
         run.error = error;
     }
 
+    /// A flag that cannot be read counts as not paused: syncing when asked
+    /// not to costs nothing, never the other way round.
     pub fn paused(&self) -> bool {
         self.store.setting(settings::PAUSED).ok().flatten().unwrap_or(false)
     }
@@ -173,6 +175,8 @@ impl Inner {
         Ok(self.store.policy(entity)?.unwrap_or_default())
     }
 
+    /// The interval set with `Engine::set_pull_interval` (at least 1 s),
+    /// else the configured one (also when the setting cannot be read).
     pub fn pull_interval(&self) -> Duration {
         self.store
             .setting(settings::PULL_INTERVAL_MS)
