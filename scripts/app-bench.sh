@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the desktop app (release build) for docs/benchmarks.md: launch to
+# Measures the desktop app (release build) for docs/benchmarks-app.md: launch to
 # tray icon, and PSS of all its processes with the window open, closed and
 # reopened. Needs what scripts/app-e2e.sh installs.
 set -euo pipefail

@@ -5,7 +5,7 @@ for the tray menu.
 A headless session has no panel, so nobody hosts tray icons and nobody shows
 notifications. `serve` plays both parts:
 
-- org.kde.StatusNotifierWatcher: libayatana-appindicator registers Ferry's
+- org.kde.StatusNotifierWatcher: the tray (ksni) registers Ferry's
   tray item here (StatusNotifierItem + com.canonical.dbusmenu), exactly as
   with a real panel; registrations are appended to $OUT/tray.jsonl with the
   time they arrived (launch-to-tray measurements read it).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Measures the app for docs/benchmarks.md: time from launch to tray icon,
+"""Measures the app for docs/benchmarks-app.md: time from launch to tray icon,
 and PSS (proportional set size, from /proc/PID/smaps_rollup) of all of the
 app's processes — the app itself plus WebKit's web content and network
 processes — with the window open, after closing it, and after reopening it.
