@@ -82,6 +82,14 @@ enum Command {
         #[arg(long)]
         org: Option<String>,
     },
+    /// A consistent copy of a SQLite server database, taken while it serves
+    /// (pushes carry on); checked with `PRAGMA integrity_check` before it
+    /// is put at FILE. Back up PostgreSQL with pg_dump (docs/protocol.md).
+    Backup {
+        /// Where the copy goes (must not exist yet).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
     /// Move a SQLite server's data into an empty PostgreSQL database: users,
     /// sessions, signing key, records, applied mutation ids and counters, so
     /// clients keep syncing without signing in again. Stop the SQLite server
@@ -304,6 +312,30 @@ fn run(cli: Cli) -> Result<()> {
                     writeln!(out, "{}", serde_json::to_string(record)?)?;
                 }
                 out.flush()?;
+                Ok(())
+            }
+            Command::Backup { to } => {
+                let DbLocation::Sqlite(source) = &cli.db else {
+                    bail!(
+                        "backup copies a SQLite database; back up PostgreSQL with its own tools, e.g. \
+                         `pg_dump --format=custom --file FILE DATABASE`, while the nodes serve"
+                    );
+                };
+                if !source.exists() {
+                    bail!("no database at {}; pass --db PATH (or set FERRY_SERVER_DB)", source.display());
+                }
+                let (source, dest) = (source.clone(), to.clone());
+                let report =
+                    tokio::task::spawn_blocking(move || ferry_server::storage::sqlite::backup::backup(&source, &dest))
+                        .await?
+                        .with_context(|| format!("cannot back up to {}", to.display()))?;
+                writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&report)?)?;
+                eprintln!(
+                    "backed up to {} ({} bytes; the copy's read took {} ms, pushes went on meanwhile)",
+                    report.path.display(),
+                    report.bytes,
+                    report.copy_ms
+                );
                 Ok(())
             }
             Command::Copy { from, to } => {

@@ -8,6 +8,7 @@
 //! thread of its own, only checkpoints the WAL.
 
 mod accounts;
+pub mod backup;
 mod batch;
 mod checkpoint;
 pub mod migrations;
