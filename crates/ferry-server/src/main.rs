@@ -18,6 +18,11 @@ struct Cli {
     #[arg(long, global = true, env = "FERRY_SERVER_DB", default_value = "ferry-server.db", value_parser = parse_db)]
     db: DbLocation,
 
+    /// Log lines on stderr as text for people, or as one JSON object per
+    /// line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(flatten)]
     serve: ServeArgs,
 
@@ -104,6 +109,12 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 fn parse_db(text: &str) -> Result<DbLocation, String> {
     if text.is_empty() {
         return Err("empty: give a SQLite file path or a postgres:// URL".into());
@@ -151,7 +162,7 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -466,10 +477,14 @@ async fn shutdown_signal() -> Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for people at a terminal, not in log files.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        // One object per line: time, level, target, message and fields.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        // Colours only for people at a terminal, not in log files.
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
 }
