@@ -22,6 +22,7 @@ pub mod changes;
 mod clock;
 mod error;
 mod http;
+pub mod metrics;
 pub mod stats;
 pub mod storage;
 pub mod tls;
@@ -64,6 +65,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Proxies whose `X-Forwarded-For` names the client (for throttling).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve `GET /metrics` (Prometheus) on this address; off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -77,6 +80,7 @@ impl Config {
             max_payload_bytes: ferry_protocol::limits::MAX_PAYLOAD_BYTES,
             tls: None,
             trusted_proxies: Vec::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl Config {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     tls: Option<Arc<tls::CertStore>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
@@ -96,6 +101,11 @@ impl RunningServer {
     /// The address actually bound.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `GET /metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Base URL, e.g. `http://127.0.0.1:8080` (`https://` with TLS).
@@ -152,13 +162,18 @@ pub async fn serve_with(config: Config, storage: Arc<dyn Storage>) -> Result<Run
     }
     let changes = Arc::new(changes::ChangeFeed::new());
     let forwarder = storage.forward_commits(changes.clone());
-    let app = http::router(http::AppState::with(
-        storage,
-        auth,
-        config.max_payload_bytes,
-        changes.clone(),
-        config.trusted_proxies.clone(),
-    ));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let (metrics_addr, metrics_task) = match config.metrics_listen {
+        Some(at) => {
+            let (addr, task) = http::serve_metrics(at, metrics.clone(), storage.clone()).await?;
+            (Some(addr), Some(task))
+        }
+        None => (None, None),
+    };
+    let state =
+        http::AppState::with(storage, auth, config.max_payload_bytes, changes.clone(), config.trusted_proxies.clone())
+            .with_metrics(metrics);
+    let app = http::router(state);
     let (stop, stopped) = oneshot::channel::<()>();
     let graceful = async move {
         // Either an explicit stop or the handle being dropped.
@@ -180,9 +195,15 @@ pub async fn serve_with(config: Config, storage: Arc<dyn Storage>) -> Result<Run
         if let Some(forwarder) = forwarder {
             forwarder.abort();
         }
+        if let Some(metrics_task) = metrics_task {
+            metrics_task.abort();
+        }
         result
     });
     let scheme = if certs.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, db = %location, "ferry-server listening");
-    Ok(RunningServer { addr, tls: certs, stop, task })
+    if let Some(at) = metrics_addr {
+        tracing::info!(addr = %at, "metrics at http://{at}/metrics");
+    }
+    Ok(RunningServer { addr, metrics_addr, tls: certs, stop, task })
 }

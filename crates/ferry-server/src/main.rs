@@ -60,6 +60,10 @@ struct ServeArgs {
     /// client, for login throttling by address. Others' headers are ignored.
     #[arg(long, global = true, value_name = "CIDR", value_parser = parse_cidr)]
     trust_forwarded_for: Vec<ipnet::IpNet>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default;
+    /// keep it off the internet, e.g. 127.0.0.1:9464).
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
@@ -407,12 +411,16 @@ fn serve(db: DbLocation, args: ServeArgs) -> Result<()> {
             _ => None,
         },
         trusted_proxies: args.trust_forwarded_for,
+        metrics_listen: args.metrics_listen,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = ferry_server::serve(config).await?;
         // Scripts and tests wait for this exact line.
         println!("listening on {}", server.url());
+        if let Some(at) = server.metrics_addr() {
+            println!("metrics on http://{at}/metrics");
+        }
         std::io::stdout().flush()?;
         let reloads = reload_tls_on_sighup(&server)?;
         shutdown_signal().await?;

@@ -8,8 +8,13 @@ mod routes;
 use std::any::Any;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -19,6 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::auth::Auth;
 use crate::changes::ChangeFeed;
 use crate::clock::now_ms;
+use crate::metrics::{self, Metrics};
 use crate::storage::Storage;
 
 pub use client_addr::PeerAddr;
@@ -41,6 +47,7 @@ pub struct Inner {
     pub wake_reads: tokio::sync::Semaphore,
     /// Proxies whose `X-Forwarded-For` is believed (see [`client_addr`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Woken waiting pulls reading at once (half the PostgreSQL pool).
@@ -66,7 +73,14 @@ impl AppState {
             changes,
             wake_reads: tokio::sync::Semaphore::new(WAKE_READS),
             trusted_proxies,
+            metrics: Arc::new(Metrics::new()),
         }))
+    }
+
+    /// The same state counting into `metrics` (the ones `/metrics` shows).
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|_| unreachable!("not shared yet"));
+        Self(Arc::new(Inner { metrics, ..inner }))
     }
 }
 
@@ -89,12 +103,47 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/records/{entity}/{record_id}", get(routes::record))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         // Layers wrap everything added before them; the last is outermost.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .layer(middleware::from_fn(extract::reject_oversized_bodies))
         .layer(middleware::map_response(add_server_time))
+        .layer(middleware::from_fn_with_state(state, count_request))
+}
+
+/// Every answer, by endpoint and status, with its time (outermost, so
+/// rejections by the layers inside count too).
+async fn count_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let endpoint = metrics::endpoint(req.uri().path(), req.uri().query());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    state.metrics.request(endpoint, res.status().as_u16(), started.elapsed());
+    res
+}
+
+/// Serves `GET /metrics` on `at`, apart from the API; returns the address
+/// bound and the task (aborted when the server stops).
+pub async fn serve_metrics(
+    at: SocketAddr,
+    metrics: Arc<Metrics>,
+    storage: Arc<dyn Storage>,
+) -> crate::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(at).await.map_err(|source| crate::Error::Bind { addr: at, source })?;
+    let addr = listener.local_addr()?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let (metrics, storage) = (metrics.clone(), storage.clone());
+            async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics.render(&*storage)) }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok((addr, task))
 }
 
 /// Every answer, errors included, tells the client the server's clock.

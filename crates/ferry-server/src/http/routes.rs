@@ -19,6 +19,7 @@ use super::AppState;
 use crate::auth::throttle::{self, ThrottleKey};
 use crate::auth::{password, refresh};
 use crate::clock::now_ms;
+use crate::metrics::LoginResult;
 use crate::storage::RefreshFailure;
 use crate::users;
 
@@ -52,6 +53,7 @@ pub async fn login(
     if let Some(wait_ms) = throttle::wait_ms(&keys, &state.db.login_failures(&key_names).await?, now) {
         let secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
         tracing::warn!(client = ?client, retry_after = secs, "login refused: too many failed sign-ins");
+        state.metrics.login(LoginResult::Throttled);
         return Err(ApiError::rate_limited(
             format!("too many failed sign-ins; try again in {}", throttle::describe_wait(secs)),
             secs,
@@ -73,6 +75,7 @@ pub async fn login(
         state.db.record_login_failure(&key_names, now_ms(), now_ms() - throttle::FORGET_AFTER_MS).await?;
         // No user name here: people sometimes type their password into it.
         tracing::info!(client = ?client, "login refused: wrong user name or password");
+        state.metrics.login(LoginResult::Failed);
         return Err(ApiError::invalid_credentials());
     };
     if let Some(key) = &account_key {
@@ -80,11 +83,13 @@ pub async fn login(
     }
     if user.disabled_at.is_some() {
         tracing::info!(user = %user.name, "login refused: the account is disabled");
+        state.metrics.login(LoginResult::Disabled);
         return Err(ApiError::account_disabled(StatusCode::FORBIDDEN));
     }
     state.db.purge_refresh_tokens(now_ms() - refresh::PURGE_AFTER_MS).await?;
     let tokens = state.auth.login(&*state.db, &user).await?;
     tracing::info!(user = %tokens.user, org = %tokens.org, "login");
+    state.metrics.login(LoginResult::Ok);
     Ok(Json(tokens))
 }
 
@@ -131,6 +136,7 @@ pub async fn push(
     }
     let batch = state.db.push(&auth.org, &auth.user, req.mutations, state.max_payload_bytes, now_ms()).await?;
     let t = batch.tally;
+    state.metrics.push(count, &t);
     tracing::info!(
         user = %auth.user, org = %auth.org, mutations = count,
         applied = t.applied, duplicate = t.duplicate, conflict = t.conflict,
@@ -185,6 +191,7 @@ pub async fn pull(
     // Subscribed before the first read: a commit between the read and the
     // wait still wakes us.
     let mut subscription = (wait > 0).then(|| state.changes.subscribe(&auth.org));
+    let _open = (wait > 0).then(|| state.metrics.wait_opened());
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait.into());
     let mut page = state.db.pull(&auth.org, since, limit).await?;
     if let Some(sub) = subscription.as_mut() {

@@ -123,12 +123,28 @@ pub struct ChangesPage {
     pub has_more: bool,
 }
 
+/// A connection pool's use, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open now.
+    pub size: usize,
+    /// Open and idle.
+    pub available: usize,
+    pub max: usize,
+}
+
 /// Everything the server keeps. Implementations are cheap to share
 /// (`Arc<dyn Storage>`) and safe to call from many requests at once.
 #[async_trait]
 pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// Where this is, for logs (never with a password).
     fn location(&self) -> String;
+
+    /// The connection pool's use; `None` where there is no pool (SQLite's
+    /// one connection).
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
 
     /// The secret that signs access tokens: created once per database, so
     /// every node accepts every node's tokens and restarts keep sessions.

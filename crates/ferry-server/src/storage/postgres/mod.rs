@@ -161,6 +161,11 @@ impl Storage for PgStorage {
         format!("PostgreSQL {}", self.location)
     }
 
+    fn pool_status(&self) -> Option<super::PoolStatus> {
+        let s = self.pool.status();
+        Some(super::PoolStatus { size: s.size, available: s.available, max: s.max_size })
+    }
+
     async fn signing_secret(&self) -> Result<Vec<u8>> {
         self.run(|c| async move {
             let row = c.query_one("SELECT value FROM meta WHERE key = 'jwt_secret'", &[]).await?;
