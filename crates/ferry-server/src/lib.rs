@@ -170,9 +170,14 @@ pub async fn serve_with(config: Config, storage: Arc<dyn Storage>) -> Result<Run
         }
         None => (None, None),
     };
-    let state =
-        http::AppState::with(storage, auth, config.max_payload_bytes, changes.clone(), config.trusted_proxies.clone())
-            .with_metrics(metrics);
+    let state = http::AppState::with(
+        storage,
+        auth,
+        config.max_payload_bytes,
+        changes.clone(),
+        config.trusted_proxies.clone(),
+        metrics,
+    );
     let app = http::router(state);
     let (stop, stopped) = oneshot::channel::<()>();
     let graceful = async move {

@@ -56,7 +56,8 @@ const WAKE_READS: usize = 8;
 impl AppState {
     #[cfg(test)]
     pub fn new(db: Arc<dyn Storage>, auth: Auth) -> Self {
-        Self::with(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES, Arc::new(ChangeFeed::new()), Vec::new())
+        let changes = Arc::new(ChangeFeed::new());
+        Self::with(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES, changes, Vec::new(), Arc::default())
     }
 
     pub fn with(
@@ -65,6 +66,7 @@ impl AppState {
         max_payload_bytes: usize,
         changes: Arc<ChangeFeed>,
         trusted_proxies: Vec<ipnet::IpNet>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self(Arc::new(Inner {
             db,
@@ -73,14 +75,8 @@ impl AppState {
             changes,
             wake_reads: tokio::sync::Semaphore::new(WAKE_READS),
             trusted_proxies,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         }))
-    }
-
-    /// The same state counting into `metrics` (the ones `/metrics` shows).
-    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
-        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|_| unreachable!("not shared yet"));
-        Self(Arc::new(Inner { metrics, ..inner }))
     }
 }
 
