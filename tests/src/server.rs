@@ -499,7 +499,7 @@ impl Client {
     }
 
     pub fn try_push(&self, mutations: &[Mutation]) -> Reply {
-        self.post_json("/v1/push", &PushRequest { mutations: mutations.to_vec() })
+        self.post_json("/v1/push", &PushRequest { mutations: mutations.to_vec(), database: None })
     }
 
     /// Pushes; panics unless the server answers 200.

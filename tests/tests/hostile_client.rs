@@ -457,6 +457,7 @@ mod random {
                 base_version: 0,
                 edited_at: 1,
             }],
+            database: None,
         }
     }
 

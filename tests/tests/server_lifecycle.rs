@@ -203,7 +203,7 @@ fn sigterm_during_a_large_push_applies_all_of_it_or_none() {
     server.add_user("ann", "red", "pw");
     let client = server.login("ann", "pw");
     let batch = large_batch();
-    let body = serde_json::to_vec(&PushRequest { mutations: batch.clone() }).unwrap();
+    let body = serde_json::to_vec(&PushRequest { mutations: batch.clone(), database: None }).unwrap();
     let (url, token) = (format!("{}/v1/push", server.url()), client.access_token().to_owned());
     let answered = Arc::new(AtomicBool::new(false));
     let sender = {

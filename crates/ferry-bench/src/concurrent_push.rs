@@ -173,7 +173,7 @@ async fn measure(label: &str, db: &DbLocation, nodes: usize, args: &Args) -> Res
             .map(|p| {
                 let mutations =
                     (0..args.batch).map(|m| new_record(format!("c{c:03}-p{p:05}-m{m:04}"), &payload)).collect();
-                serde_json::to_vec(&PushRequest { mutations })
+                serde_json::to_vec(&PushRequest { mutations, database: None })
             })
             .collect::<Result<_, _>>()?;
         let http = reqwest::Client::new();

@@ -208,7 +208,8 @@ async fn waiting_clients(args: &Args) -> Result<Waiting> {
         "opening the waits took too long: they would time out before the push"
     );
 
-    let push = PushRequest { mutations: vec![new_record("wake-all".into(), &payload(0, RECORD_BYTES))] };
+    let push =
+        PushRequest { mutations: vec![new_record("wake-all".into(), &payload(0, RECORD_BYTES))], database: None };
     let pushed = Instant::now();
     http.post(format!("{url}/v1/push")).bearer_auth(&*token).json(&push).send().await?.error_for_status()?;
     let mut answered = Vec::with_capacity(args.waiters);

@@ -80,7 +80,7 @@ async fn push_all(url: &str, args: &Args) -> Result<()> {
         .chunks(args.batch)
         .map(|chunk| {
             let mutations = chunk.iter().map(|i| new_record(format!("rec-{i:08}"), &payload)).collect();
-            serde_json::to_vec(&PushRequest { mutations })
+            serde_json::to_vec(&PushRequest { mutations, database: None })
         })
         .collect::<Result<_, _>>()?;
 

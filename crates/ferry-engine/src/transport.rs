@@ -32,6 +32,11 @@ pub enum TransportError {
     /// sign-ins). Transient for the sync loop, which waits `retry_after`.
     #[error("the server asks to wait: {message}")]
     RateLimited { message: String, retry_after: Option<Duration> },
+    /// 409 `database_changed`: the server's database is not the one we
+    /// last pulled from (restored from a backup, or replaced). The sync
+    /// reconciles with it; nothing queued is touched by the refusal.
+    #[error("the server's database changed: {message}")]
+    DatabaseChanged { message: String },
     /// The answer was not what the protocol says (wrong JSON, a proxy page).
     #[error("bad response from the server: {0}; check the server URL (`ferry init --server URL`) and retry")]
     BadResponse(String),
@@ -262,6 +267,7 @@ impl Transport {
         Err(match status.as_u16() {
             401 => TransportError::Auth { code, message },
             429 if code == ErrorCode::RateLimited => TransportError::RateLimited { message, retry_after },
+            409 if code == ErrorCode::DatabaseChanged => TransportError::DatabaseChanged { message },
             408 | 429 | 500..=599 => TransportError::Transient {
                 reason: format!(
                     "HTTP {}{}",

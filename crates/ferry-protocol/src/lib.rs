@@ -209,6 +209,13 @@ pub struct Mutation {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PushRequest {
     pub mutations: Vec<Mutation>,
+    /// The server database the client last pulled from. A server whose
+    /// database is another (a different one, or restored from a backup
+    /// since) refuses the whole push with `409 database_changed`: the
+    /// client's base versions may name states it no longer has. Optional
+    /// (older clients send none and are not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseRef>,
 }
 
 /// `200` answer to a push: one result per mutation, in request order.
@@ -337,6 +344,49 @@ pub struct PullResponse {
     /// pulling on an interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<u32>,
+    /// The server database this page came from (absent from older
+    /// servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseInfo>,
+}
+
+/// Which server database, and which generation of it: a restore from a
+/// backup starts a new generation.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DatabaseRef {
+    /// Made when the database was created; a backup keeps it.
+    pub id: Uuid,
+    /// Moves on (upwards) with every restore.
+    pub generation: u64,
+}
+
+/// What a pull tells about the server's database, so a client can tell
+/// when the server went back in time (a restore) and reconcile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    pub id: Uuid,
+    pub generation: u64,
+    /// The organisation's newest change seq. A client cursor past it
+    /// means the server lost changes the client has seen.
+    pub head: u64,
+    /// The restores this database went through, oldest first.
+    #[serde(default)]
+    pub restores: Vec<RestorePoint>,
+}
+
+impl DatabaseInfo {
+    pub fn reference(&self) -> DatabaseRef {
+        DatabaseRef { id: self.id, generation: self.generation }
+    }
+}
+
+/// One restore: generation `generation` began from a copy whose newest
+/// change of the organisation was `seq`. Changes after `seq` that a client
+/// saw in an earlier generation are not on the server any more.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestorePoint {
+    pub generation: u64,
+    pub seq: u64,
 }
 
 /// How long clients ask a waiting pull to wait: well inside the idle
@@ -375,6 +425,9 @@ pub enum ErrorCode {
     NotFound,
     /// 429
     RateLimited,
+    /// 409: the push names a server database that is not this one (see
+    /// [`PushRequest::database`]): pull, reconcile, push again.
+    DatabaseChanged,
     /// 503: shutting down or overloaded; retry later.
     Unavailable,
     /// 500

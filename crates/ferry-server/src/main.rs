@@ -99,6 +99,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
     },
+    /// Put a backup made by `backup` in place of a stopped SQLite server's
+    /// database (the database that was there is kept beside it, renamed),
+    /// and start a new generation: clients then upload again whatever they
+    /// hold that the backup lacks. PostgreSQL: restore with pg_restore, then
+    /// run `mark-restored`.
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Start a new generation in a database just restored by other means
+    /// (pg_restore, a file copy), so clients reconcile with it. Run it before
+    /// the servers start again.
+    MarkRestored,
     /// Move a SQLite server's data into an empty PostgreSQL database: users,
     /// sessions, signing key, records, applied mutation ids and counters, so
     /// clients keep syncing without signing in again. Stop the SQLite server
@@ -351,6 +365,35 @@ fn run(cli: Cli) -> Result<()> {
                     report.bytes,
                     report.copy_ms
                 );
+                Ok(())
+            }
+            Command::Restore { from } => {
+                let DbLocation::Sqlite(db) = &cli.db else {
+                    bail!(
+                        "restore replaces a SQLite database; restore PostgreSQL with its own tools (e.g. \
+                         `pg_restore --clean --dbname DATABASE FILE`), then run `ferry-server mark-restored`"
+                    );
+                };
+                let (from_path, db_path) = (from.clone(), db.clone());
+                let report = tokio::task::spawn_blocking(move || {
+                    ferry_server::storage::sqlite::backup::restore(&from_path, &db_path, ferry_server::now_ms())
+                })
+                .await?
+                .with_context(|| format!("cannot restore {} from {}", db.display(), from.display()))?;
+                writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&report)?)?;
+                eprintln!(
+                    "restored {} from {} (generation {}{}); start the server: clients upload again what the backup lacks",
+                    report.db.display(),
+                    from.display(),
+                    report.generation,
+                    report.replaced.as_ref().map(|p| format!("; the database that was there is now {}", p.display())).unwrap_or_default()
+                );
+                Ok(())
+            }
+            Command::MarkRestored => {
+                let generation = open_existing(&cli.db).await?.mark_restored(ferry_server::now_ms()).await?;
+                writeln!(std::io::stdout(), "{}", serde_json::json!({ "generation": generation }))?;
+                eprintln!("{} begins generation {generation}; clients reconcile on their next sync", cli.db);
                 Ok(())
             }
             Command::Copy { from, to } => {

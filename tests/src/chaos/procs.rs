@@ -89,8 +89,15 @@ impl Proc {
         Killer(self.child.clone())
     }
 
-    /// SIGTERM (a clean stop), if it still runs.
+    /// SIGTERM (a clean stop), if it still runs, once the process catches
+    /// it: a process signalled between exec and installing its handler dies
+    /// of the default action, which says nothing about how it stops.
     pub fn terminate(&self) {
+        let pid = self.child.lock().unwrap().id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !catches_sigterm(pid) && self.is_running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let mut c = self.child.lock().unwrap();
         if let Ok(None) = c.try_wait() {
             let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
@@ -127,4 +134,15 @@ impl Proc {
             ended_ms,
         }
     }
+}
+
+/// Whether process `pid` has a handler for SIGTERM (Linux: the `SigCgt`
+/// mask in /proc/PID/status, bit 15 - 1).
+fn catches_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << 14) != 0)
 }

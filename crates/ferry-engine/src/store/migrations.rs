@@ -122,6 +122,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN stamp_mono_ms INTEGER;
     ALTER TABLE outbox ADD COLUMN stamp_offset_known INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 4: while reconciling with a restored server (see
+    // store::reconcile): the local records it has not sent yet.
+    r#"
+    CREATE TABLE reconcile_unmatched (entity TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (entity, id)) WITHOUT ROWID;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

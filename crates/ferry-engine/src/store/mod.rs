@@ -9,6 +9,7 @@
 mod conflicts;
 mod migrations;
 mod outbox;
+mod reconcile;
 mod records;
 mod server_state;
 pub mod settings;
@@ -16,6 +17,7 @@ mod stamps;
 
 pub use conflicts::{Settle, Settled};
 pub use outbox::{BatchItem, LocalEditTimes, OutboxCounts, OwnChanges, Settlement};
+pub use reconcile::{ReconcileTally, Times};
 pub use records::WriteOp;
 pub use stamps::{RestampInput, RestampOutcome};
 

@@ -79,6 +79,17 @@ impl SettingValue for bool {
     }
 }
 
+/// `ID/GENERATION`.
+impl SettingValue for ferry_protocol::DatabaseRef {
+    fn encode(&self) -> String {
+        format!("{}/{}", self.id, self.generation)
+    }
+    fn decode(text: &str) -> Option<Self> {
+        let (id, generation) = text.split_once('/')?;
+        Some(Self { id: uuid::Uuid::parse_str(id).ok()?, generation: generation.parse().ok()? })
+    }
+}
+
 /// The server's URL (normalised, no trailing slash).
 pub const SERVER: Setting<String> = Setting::new("server");
 /// Plain `http://` to another machine was explicitly allowed.
@@ -115,6 +126,16 @@ pub const PULL_CURSOR: Setting<u64> = Setting::new("pull_cursor");
 pub const RESTAMP_SEQ: Setting<i64> = Setting::new("restamp_seq");
 /// The outbox seq up to which stamps were judged exact.
 pub const RESTAMP_EXACT_SEQ: Setting<i64> = Setting::new("restamp_exact_seq");
+/// The server database the records here came from (see
+/// `sync/reconcile.rs`); pushes name it.
+pub const SERVER_DATABASE: Setting<ferry_protocol::DatabaseRef> = Setting::new("server_database");
+/// While a reconciliation runs: the last change seq the restored server
+/// still has of what this client saw (the fork).
+pub const RECONCILE_FORK: Setting<u64> = Setting::new("reconcile_fork");
+/// While a reconciliation runs: the database it reconciles with (none for a
+/// server that tells no identity), kept as [`SERVER_DATABASE`] at the end.
+pub const RECONCILE_DATABASE: Setting<ferry_protocol::DatabaseRef> = Setting::new("reconcile_database");
+
 /// Per-entity conflict policies are kept as `policy.ENTITY`.
 const POLICY_PREFIX: &str = "policy.";
 
@@ -126,6 +147,13 @@ pub(super) fn get<T: SettingValue>(conn: &Connection, setting: Setting<T>) -> Re
 /// A setting written on `conn` (also inside another module's transaction).
 pub(super) fn put<T: SettingValue>(conn: &Connection, setting: Setting<T>, value: &T) -> Result<()> {
     put_text(conn, setting.key, &value.encode())
+}
+
+/// `entity`'s conflict policy name, read on `conn` (the default's if none
+/// is set).
+pub(super) fn policy_name(conn: &Connection, entity: &str) -> Result<&'static str> {
+    let set = get_text(conn, &format!("{POLICY_PREFIX}{entity}"))?.and_then(|p| ConflictPolicy::parse(&p));
+    Ok(set.unwrap_or_default().as_str())
 }
 
 fn get_text(conn: &Connection, key: &str) -> Result<Option<String>> {

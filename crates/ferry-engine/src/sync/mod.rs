@@ -5,6 +5,7 @@ mod backoff;
 mod conflict;
 mod pull;
 mod push;
+mod reconcile;
 mod scheduler;
 mod wait;
 
@@ -73,13 +74,38 @@ fn begin(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
-/// Push everything, re-read what the push made stale, pull everything.
+/// Push everything, re-read what the push made stale, pull everything;
+/// and if the server turns out to have gone back in time, reconcile with
+/// it and do it all again.
 async fn exchange(inner: &Arc<Inner>, link: &Link, report: &mut SyncReport) -> Result<()> {
+    // One that a crash or a lost connection left unfinished.
+    reconcile::run(inner, link, report).await?;
+    match push::push_all(inner, link, report).await {
+        // The pull below finds out what changed, and starts reconciling.
+        Err(EngineError::Transport(TransportError::DatabaseChanged { message })) => {
+            tracing::warn!(%message, "the server refused the push");
+        }
+        other => {
+            other?;
+            // After the push: settled records may now need the server's
+            // latest version (skipped by an earlier pull, discarded edits).
+            pull::refetch(inner, link).await?;
+        }
+    }
+    if pull::pull_all(inner, link, report).await? == pull::Pulled::Complete {
+        return Ok(());
+    }
+    reconcile::run(inner, link, report).await?;
     push::push_all(inner, link, report).await?;
-    // After the push: settled records may now need the server's latest
-    // version (skipped by an earlier pull, discarded edits).
     pull::refetch(inner, link).await?;
-    pull::pull_all(inner, link, report).await
+    match pull::pull_all(inner, link, report).await? {
+        pull::Pulled::Complete => Ok(()),
+        // Left for the next cycle, which resumes it.
+        pull::Pulled::ServerBehind => Err(TransportError::BadResponse(
+            "the server went back in time again while this client reconciled with it".into(),
+        )
+        .into()),
+    }
 }
 
 /// The exchange is over, however it went.

@@ -35,11 +35,14 @@ pub(super) async fn push_all(inner: &Arc<Inner>, link: &Link, report: &mut SyncR
         note_failed_attempt(inner, &inner.store.next_batch(after, max_count, max_bytes)?, &e)?;
         return Err(e);
     }
+    // The server database the bases were seen on: another one refuses the
+    // push (see reconcile.rs).
+    let database = inner.store.setting(crate::store::settings::SERVER_DATABASE)?;
     loop {
         let batch = inner.store.next_batch(after, max_count, max_bytes)?;
         let Some(last) = batch.last() else { return Ok(()) };
         let last_seq = last.seq;
-        let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect() };
+        let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect(), database };
         let _marked = InFlight::mark(&inner.store, &batch)?;
         inner.run_state().in_flight = batch.len() as u64;
         inner.publish();
@@ -55,6 +58,8 @@ pub(super) async fn push_all(inner: &Arc<Inner>, link: &Link, report: &mut SyncR
                 settle(inner, &batch, resp.results, own, report).await?;
                 after = last_seq;
             }
+            // Not the mutations' fault: the caller reconciles, then pushes.
+            Err(e @ EngineError::Transport(TransportError::DatabaseChanged { .. })) => return Err(e),
             // Too big for this server: halve and try the same items again.
             Err(EngineError::Transport(TransportError::Permanent { status: 413, .. })) if batch.len() > 1 => {
                 max_count = (batch.len() / 2).max(1);

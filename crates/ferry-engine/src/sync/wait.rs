@@ -50,7 +50,15 @@ async fn try_wait_for_changes(inner: &Inner) -> crate::error::Result<Heard> {
         link.transport.wait_for_changes(&token, since, wait, &inner.clock).await
     })
     .await?;
-    let changes = !page.changes.is_empty();
+    // A server gone back in time has no changes past our cursor to tell
+    // of: the cycle is what notices and reconciles.
+    let behind = super::reconcile::fork_if_behind(
+        inner.store.setting(settings::SERVER_DATABASE)?,
+        since,
+        page.database.as_ref(),
+    )
+    .is_some();
+    let changes = !page.changes.is_empty() || behind;
     tracing::debug!(since, changes, wait = ?page.wait, "waiting pull answered");
     Ok(match page.wait {
         None => Heard::Unsupported { changes },

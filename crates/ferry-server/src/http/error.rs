@@ -66,6 +66,10 @@ impl ApiError {
         e
     }
 
+    pub fn database_changed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorCode::DatabaseChanged, message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }

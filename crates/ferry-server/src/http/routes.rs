@@ -134,6 +134,20 @@ pub async fn push(
             limits::MAX_BATCH_MUTATIONS
         )));
     }
+    if let Some(expected) = req.database {
+        // Checked before the batch, not inside it: a restore needs the
+        // servers stopped (see docs/operations.md), so the generation does
+        // not move while they serve.
+        let current = state.db.database(&auth.org).await?.reference();
+        if current != expected {
+            return Err(ApiError::database_changed(format!(
+                "this server's database is not the one you last pulled from (it is {} generation {}, you saw {} \
+                 generation {}): it was restored from a backup or replaced; pull everything again and upload \
+                 what it no longer has before pushing",
+                current.id, current.generation, expected.id, expected.generation
+            )));
+        }
+    }
     let batch = state.db.push(&auth.org, &auth.user, req.mutations, state.max_payload_bytes, now_ms()).await?;
     let t = batch.tally;
     state.metrics.push(count, &t);
@@ -207,12 +221,15 @@ pub async fn pull(
             page = state.db.pull(&auth.org, since, limit).await?;
         }
     }
+    // Read after the page: its head is then at least the page's cursor.
+    let database = state.db.database(&auth.org).await?;
     Ok(Json(PullResponse {
         changes: page.changes,
         cursor: page.cursor,
         has_more: page.has_more,
         server_time: now_ms(),
         wait: Some(wait),
+        database: Some(database),
     }))
 }
 

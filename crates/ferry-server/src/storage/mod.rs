@@ -13,6 +13,7 @@
 //! several writers (see `docs/protocol.md`, "Why the cursor never skips").
 
 pub mod copy;
+pub mod identity;
 pub mod postgres;
 pub mod sqlite;
 
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_protocol::{Mutation, RemoteRecord};
+use ferry_protocol::{DatabaseInfo, Mutation, RemoteRecord};
 
 use crate::apply::BatchOutcome;
 use crate::auth::refresh::NewToken;
@@ -208,6 +209,14 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// nodes on one database); `None` where there can be none. This node's
     /// own pushes notify the feed themselves.
     fn forward_commits(&self, feed: Arc<ChangeFeed>) -> Option<tokio::task::JoinHandle<()>>;
+
+    /// The database's identity as `org`'s clients see it: its id and
+    /// generation, `org`'s newest change, the restores it went through.
+    async fn database(&self, org: &str) -> Result<DatabaseInfo>;
+    /// Starts a new generation: this database was just restored from a
+    /// copy, and every change after the copy's newest is gone (see
+    /// [`identity`]). Returns the new generation.
+    async fn mark_restored(&self, now: i64) -> Result<u64>;
 
     async fn stats(&self) -> Result<Stats>;
     /// Every record (tombstones included), sorted by org, entity, record id;

@@ -353,3 +353,36 @@ fn concurrent_batches_of_one_organisation_take_distinct_seqs() {
         }
     });
 }
+
+/// A database has one identity for its life; a restore mark starts a new
+/// generation that remembers each organisation's newest change then.
+#[test]
+fn identity_heads_and_restore_marks() {
+    runtime().block_on(async {
+        for b in backends().await {
+            let s = &b.storage;
+            let first = s.database("org1").await.unwrap();
+            assert_eq!((first.generation, first.head, first.restores.len()), (1, 0, 0), "{}", b.name);
+            s.push("org1", "ann", vec![upsert("r1", 0), upsert("r2", 0)], 1 << 20, 10).await.unwrap();
+            s.push("org2", "bob", vec![upsert("r1", 0)], 1 << 20, 10).await.unwrap();
+            let org1 = s.database("org1").await.unwrap();
+            assert_eq!(org1.id, first.id, "{}: one identity", b.name);
+            let head1 = org1.head;
+            assert!(head1 >= 2, "{}: {org1:?}", b.name);
+            assert_eq!(s.pull("org1", 0, 10).await.unwrap().cursor, head1, "{}: the head is the newest change", b.name);
+
+            let generation = s.mark_restored(5_000).await.unwrap();
+            let after = s.database("org1").await.unwrap();
+            assert_eq!((after.id, after.generation), (first.id, generation), "{}", b.name);
+            assert!(generation > first.generation);
+            assert_eq!(after.restores.len(), 1);
+            assert_eq!(after.restores[0].generation, generation);
+            assert!(after.restores[0].seq >= head1, "{}: the fork covers org1's changes: {after:?}", b.name);
+            // Pushes after the restore come after the fork.
+            s.push("org1", "ann", vec![upsert("r3", 0)], 1 << 20, 20).await.unwrap();
+            let later = s.database("org1").await.unwrap();
+            assert!(later.head > after.restores[0].seq, "{}: {later:?}", b.name);
+            assert!(s.mark_restored(5_000).await.unwrap() > generation, "{}: never the same generation twice", b.name);
+        }
+    });
+}

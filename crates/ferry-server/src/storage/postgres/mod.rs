@@ -22,6 +22,7 @@
 mod accounts;
 mod batch;
 mod error;
+mod identity;
 mod listen;
 pub mod migrations;
 mod records;
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use ferry_protocol::{Mutation, RemoteRecord};
+use ferry_protocol::{DatabaseInfo, Mutation, RemoteRecord};
 use rand::RngCore;
 use tokio_postgres::NoTls;
 
@@ -43,6 +44,7 @@ use crate::auth::refresh::NewToken;
 use crate::auth::throttle::FailureCount;
 use crate::error::{Error, Result};
 use crate::stats::{DumpRecord, Stats};
+use crate::storage::identity::Identity;
 use crate::users::User;
 
 /// Connections per node. PostgreSQL's default `max_connections` (100)
@@ -113,6 +115,7 @@ impl PgStorage {
             .execute("INSERT INTO meta (key, value) VALUES ('jwt_secret', $1) ON CONFLICT (key) DO NOTHING", &[&secret])
             .await
             .map_err(Error::from)?;
+        identity::ensure(&client).await?;
         Ok(storage)
     }
 
@@ -337,6 +340,36 @@ impl Storage for PgStorage {
         self.run(move |c| {
             let org = org.clone();
             async move { records::dump(&c, org.as_deref()).await }
+        })
+        .await?
+    }
+
+    async fn database(&self, org: &str) -> Result<DatabaseInfo> {
+        let key = org.to_owned();
+        let (stored, head) = self
+            .run(move |c| {
+                let org = key.clone();
+                async move { Ok((identity::read(&c).await?, identity::head(&c, &org).await?)) }
+            })
+            .await?;
+        let current = Identity::decode(stored.0.as_deref(), stored.1.as_deref(), stored.2.as_deref())
+            .ok_or_else(crate::storage::identity::unreadable)?;
+        Ok(current.info(org, head))
+    }
+
+    async fn mark_restored(&self, now: i64) -> Result<u64> {
+        self.run(move |mut c| async move {
+            let tx = c.transaction().await?;
+            identity::ensure(&tx).await?;
+            let stored = identity::read(&tx).await?;
+            let heads = identity::heads(&tx).await?;
+            let Some(current) = Identity::decode(stored.0.as_deref(), stored.1.as_deref(), stored.2.as_deref()) else {
+                return Ok(Err(crate::storage::identity::unreadable()));
+            };
+            let next = current.restored(now, heads, 0);
+            identity::write(&tx, &next).await?;
+            tx.commit().await?;
+            Ok(Ok(next.generation))
         })
         .await?
     }

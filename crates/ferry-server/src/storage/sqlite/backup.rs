@@ -1,5 +1,6 @@
 //! `ferry-server backup`: a consistent copy of a SQLite server database
-//! while it serves, through SQLite's online backup API.
+//! while it serves, through SQLite's online backup API; and `restore`,
+//! which puts such a copy back in place of a stopped server's database.
 //!
 //! The copy is taken in one step, inside one read transaction of a
 //! connection of its own. In WAL mode a reader never blocks writers, so
@@ -34,6 +35,96 @@ pub struct BackupReport {
     pub bytes: u64,
     /// How long the copy's read transaction was open.
     pub copy_ms: u64,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RestoreReport {
+    pub db: PathBuf,
+    /// Where the database that was there before is kept (nothing is
+    /// deleted: it holds what the backup does not).
+    pub replaced: Option<PathBuf>,
+    /// The generation the restored database begins (clients reconcile).
+    pub generation: u64,
+}
+
+/// Puts the backup `from` in place of the database at `db`, which no server
+/// may have open, and starts a new generation in it.
+pub fn restore(from: &Path, db: &Path, now: i64) -> Result<RestoreReport> {
+    let copy_err = |what: &str, e: &dyn std::fmt::Display| Error::Copy(format!("{what}: {e}"));
+    check_backup(from)?;
+    let partial = partial_path(db);
+    let _ = std::fs::remove_file(&partial);
+    let result = (|| {
+        std::fs::copy(from, &partial).map_err(|e| copy_err("cannot copy the backup", &e))?;
+        let mut conn = Connection::open(&partial).map_err(|e| copy_err("cannot open the copy", &e))?;
+        let generation = super::identity::mark_restored(&mut conn, now)?.generation;
+        conn.execute_batch("PRAGMA journal_mode = DELETE;").map_err(|e| copy_err("cannot finish the copy", &e))?;
+        drop(conn);
+        std::fs::File::open(&partial)?.sync_all()?;
+        Ok(generation)
+    })();
+    // The database goes aside only once its replacement is ready.
+    let replaced = result.and_then(|g| Ok((g, if db.exists() { Some(set_aside(db, now)?) } else { None })));
+    let (generation, replaced) = match replaced {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, db)?;
+    sync_dir(db);
+    Ok(RestoreReport { db: db.to_path_buf(), replaced, generation })
+}
+
+/// A backup must be a whole, sound server database before anything moves.
+fn check_backup(from: &Path) -> Result<()> {
+    let open_err = |message: String| Error::Open { location: from.display().to_string(), message };
+    let conn = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| open_err(e.to_string()))?;
+    conn.query_row("SELECT value FROM meta WHERE key = 'jwt_secret'", [], |_| Ok(()))
+        .map_err(|e| open_err(format!("not a ferry-server database ({e})")))?;
+    let check: String =
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| open_err(e.to_string()))?;
+    if check != "ok" {
+        return Err(Error::Corrupt(format!("{} failed its integrity check: {check}", from.display())));
+    }
+    Ok(())
+}
+
+/// Moves the database at `db` aside as one self-contained file, refusing
+/// if a server has it open.
+fn set_aside(db: &Path, now: i64) -> Result<PathBuf> {
+    let in_use = |e: rusqlite::Error| {
+        Error::Unavailable(format!(
+            "{} is in use ({e}): stop the ferry-server that serves it, then restore",
+            db.display()
+        ))
+    };
+    let conn =
+        Connection::open(db).map_err(|e| Error::Open { location: db.display().to_string(), message: e.to_string() })?;
+    // Exclusive locking fails at once while any other connection (a
+    // serving server's, even idle) has the database open.
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;").map_err(in_use)?;
+    // Fold the log in, so the file set aside holds every commit.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;").map_err(in_use)?;
+    drop(conn);
+    let aside = PathBuf::from(format!("{}.replaced-{now}", db.display()));
+    std::fs::rename(db, &aside)?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    Ok(aside)
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename itself must survive a power cut too.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
 }
 
 /// Copies the server database at `source` to `dest` (which must not exist).
@@ -101,12 +192,7 @@ pub fn backup(source: &Path, dest: &Path) -> Result<BackupReport> {
         }
     };
     std::fs::rename(&partial, dest)?;
-    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // The rename itself must survive a power cut too.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
+    sync_dir(dest);
     Ok(BackupReport { path: dest.to_path_buf(), bytes: std::fs::metadata(dest)?.len(), copy_ms })
 }
 

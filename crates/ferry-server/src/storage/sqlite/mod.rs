@@ -11,6 +11,7 @@ mod accounts;
 pub mod backup;
 mod batch;
 mod checkpoint;
+mod identity;
 pub mod migrations;
 mod records;
 
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ferry_protocol::{Mutation, RemoteRecord};
+use ferry_protocol::{DatabaseInfo, Mutation, RemoteRecord};
 use rand::RngCore;
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
@@ -92,6 +93,7 @@ impl SqliteStorage {
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
         ensure_signing_secret(&conn)?;
+        identity::ensure(&conn)?;
         if wal {
             // Copying the WAL back into the database file (and its fsync)
             // was a quarter of a push's time when the committing request
@@ -271,6 +273,15 @@ impl Storage for SqliteStorage {
     async fn dump(&self, org: Option<&str>) -> Result<Vec<DumpRecord>> {
         let org = org.map(str::to_owned);
         self.call(move |conn| records::dump(conn, org.as_deref())).await
+    }
+
+    async fn database(&self, org: &str) -> Result<DatabaseInfo> {
+        let org = org.to_owned();
+        self.call(move |conn| Ok(identity::read(conn)?.info(&org, identity::head(conn, &org)?))).await
+    }
+
+    async fn mark_restored(&self, now: i64) -> Result<u64> {
+        self.call(move |conn| Ok(identity::mark_restored(conn, now)?.generation)).await
     }
 }
 
