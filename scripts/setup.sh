@@ -2,7 +2,8 @@
 # Installs everything Ferry needs on a fresh Debian/Ubuntu machine: system
 # packages (webkit2gtk for the app, D-Bus + gnome-keyring for the keyring,
 # Xvfb and WebKitWebDriver for the app's end-to-end tests, PostgreSQL and
-# HAProxy for the server's multi-node tests, systemd-analyze for its unit), the UI's npm
+# HAProxy for the server's multi-node tests, systemd-analyze for its unit,
+# lintian, desktop-file-validate and appstreamcli for the packages), the UI's npm
 # packages, and tauri-driver. Safe to run again: it only installs what is
 # missing.
 set -euo pipefail
@@ -11,7 +12,7 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 PKGS="build-essential pkg-config curl procps iproute2 util-linux libssl-dev libdbus-1-dev
       libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
       xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 python3
-      postgresql haproxy systemd"
+      postgresql haproxy systemd lintian desktop-file-utils appstream"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

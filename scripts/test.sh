@@ -22,6 +22,17 @@ CLIPPY_OUT=$(mktemp)
 (nice -n 10 env CARGO_TARGET_DIR=target/clippy cargo clippy --workspace --all-targets -- -D warnings \
   >"$CLIPPY_OUT" 2>&1) &
 CLIPPY_PID=$!
+# The release build the packages are made of, the same way (its own target
+# dir, low priority), checked at the end; as root only (the check installs
+# the packages).
+PACKAGE_OUT=$(mktemp)
+PACKAGE_PID=""
+if [ "$(id -u)" = 0 ]; then
+  (nice -n 10 env CARGO_TARGET_DIR=target/package bash -c '
+     command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
+     cargo build --release -p ferry-desktop -p ferry-window -p ferry-cli -p ferry-server' >"$PACKAGE_OUT" 2>&1) &
+  PACKAGE_PID=$!
+fi
 
 echo "== a throwaway PostgreSQL cluster on loopback for the server tests"
 PG_HOME=$(mktemp -d)
@@ -35,7 +46,7 @@ export FERRY_REQUIRE_KEYRING=1
 export FERRY_REQUIRE_MOUNTS=1
 # A throwaway keyring (its own dir and password), so the user's is never touched.
 KEYRING_HOME=$(mktemp -d)
-trap 'scripts/pg-test-cluster.sh stop "$PG_HOME"; rm -rf "$KEYRING_HOME" "$PG_HOME" "$CLIPPY_OUT"' EXIT
+trap 'scripts/pg-test-cluster.sh stop "$PG_HOME"; rm -rf "$KEYRING_HOME" "$PG_HOME" "$CLIPPY_OUT" "$PACKAGE_OUT"' EXIT
 export KEYRING_HOME
 dbus-run-session -- bash -c '
   printf %s ferry-test | XDG_DATA_HOME="$KEYRING_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null
@@ -58,3 +69,15 @@ tail -1 "$CLIPPY_OUT"
 
 echo "== desktop app: front-end unit tests and end-to-end under Xvfb"
 APP_E2E_SKIP_INSTALL=1 scripts/app-e2e.sh
+
+echo "== packages: built, checked, installed, run from /usr/bin, removed"
+if [ -n "$PACKAGE_PID" ]; then
+  if ! wait "$PACKAGE_PID"; then
+    cat "$PACKAGE_OUT" >&2
+    echo "the release build for the packages failed" >&2
+    exit 1
+  fi
+  CARGO_TARGET_DIR=target/package PACKAGE_SKIP_BUILD=1 tests/packages/check.sh
+else
+  echo "skipped: installing packages needs root (CI runs as root)"
+fi

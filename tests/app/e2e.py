@@ -371,6 +371,8 @@ def run(s, t0):
     s.wait("autostart entry", lambda: os.path.exists(entry), timeout=10)
     text = open(entry).read()
     check("start at login writes the demo's login entry", "Exec=" in text and "--minimized" in text and "--demo" in text, text)
+    check("the login entry starts this very program (the installed path when installed)",
+          os.path.realpath(APP) in text, (APP, text))
     check("the demo leaves the real login entry alone", not os.path.exists(real_entry))
     check("tray check item is checked",
           wait_for("the check mark", lambda: next(i for i in menu()["items"] if i["label"] == "Start at login")["checked"] == 1, timeout=5))
