@@ -458,15 +458,19 @@ fn serve(db: DbLocation, args: ServeArgs) -> Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Caught from before the first connection: a SIGTERM (or SIGHUP)
+        // that comes as soon as the start is announced must stop (or
+        // reload) cleanly, not end the process by the default action.
+        let stop = shutdown_signal()?;
         let server = ferry_server::serve(config).await?;
+        let reloads = reload_tls_on_sighup(&server)?;
         // Scripts and tests wait for this exact line.
         println!("listening on {}", server.url());
         if let Some(at) = server.metrics_addr() {
             println!("metrics on http://{at}/metrics");
         }
         std::io::stdout().flush()?;
-        let reloads = reload_tls_on_sighup(&server)?;
-        shutdown_signal().await?;
+        stop.await;
         drop(reloads);
         server.shutdown().await?;
         tracing::info!("stopped");
@@ -507,25 +511,32 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Listens for SIGTERM and SIGINT from now on; the future ends at the
+/// first.
 #[cfg(unix)]
-async fn shutdown_signal() -> Result<()> {
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        r = tokio::signal::ctrl_c() => {
-            r.context("cannot listen for SIGINT")?;
-            tracing::info!("SIGINT received");
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
         }
-    }
-    Ok(())
+    })
 }
 
 #[cfg(not(unix))]
-async fn shutdown_signal() -> Result<()> {
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
-    tracing::info!("Ctrl-C received");
-    Ok(())
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Ctrl-C received"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for Ctrl-C; stop the server another way");
+                std::future::pending::<()>().await
+            }
+        }
+    })
 }
 
 fn init_logging(format: LogFormat) {
