@@ -247,5 +247,9 @@ fn a_restore_with_a_server_running_on_the_database_is_refused() {
     std::fs::write(&junk, b"not a database").unwrap();
     let out = server.cli(&["restore", "--from", junk.to_str().unwrap()], None);
     assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a ferry-server backup") && err.contains("nothing was changed"), "{err}");
+    let out = server.cli(&["restore", "--from", dir.path().join("missing").to_str().unwrap()], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no backup file at"));
     assert!(server.db_path().exists());
 }

@@ -80,13 +80,19 @@ pub fn restore(from: &Path, db: &Path, now: i64) -> Result<RestoreReport> {
 
 /// A backup must be a whole, sound server database before anything moves.
 fn check_backup(from: &Path) -> Result<()> {
-    let open_err = |message: String| Error::Open { location: from.display().to_string(), message };
+    if !from.is_file() {
+        return Err(Error::Copy(format!(
+            "no backup file at {}: pass --from the file `ferry-server backup --to` wrote",
+            from.display()
+        )));
+    }
+    let not_backup = |e: rusqlite::Error| {
+        Error::Copy(format!("{} is not a ferry-server backup ({e}); nothing was changed", from.display()))
+    };
     let conn = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| open_err(e.to_string()))?;
-    conn.query_row("SELECT value FROM meta WHERE key = 'jwt_secret'", [], |_| Ok(()))
-        .map_err(|e| open_err(format!("not a ferry-server database ({e})")))?;
-    let check: String =
-        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| open_err(e.to_string()))?;
+        .map_err(not_backup)?;
+    conn.query_row("SELECT value FROM meta WHERE key = 'jwt_secret'", [], |_| Ok(())).map_err(not_backup)?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(not_backup)?;
     if check != "ok" {
         return Err(Error::Corrupt(format!("{} failed its integrity check: {check}", from.display())));
     }
