@@ -190,6 +190,11 @@ def procs(pattern):
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
 
 
+# The window's process by its program, not any command line that names it
+# (a build of ferry-window running beside the test is not the window).
+WINDOW = r"^([^ ]*/)?ferry-window( |$)"
+
+
 def wait_for(what, fn, timeout=30, every=0.25):
     end = time.time() + timeout
     last = None
@@ -218,7 +223,7 @@ def close_window(timeout=15):
         x11.close_window(w)
     try:
         wait_for("the window process (and WebKit's) to end",
-                 lambda: not procs("ferry-window") and not procs("WebKit(Web|Network)Process") and not x11.windows_named("Ferry"),
+                 lambda: not procs(WINDOW) and not procs("WebKit(Web|Network)Process") and not x11.windows_named("Ferry"),
                  timeout=timeout)
         return True
     except TimeoutError:
@@ -384,7 +389,7 @@ def run(s, t0):
     # ---- engine keep running; a click on the tray icon and a second launch
     # ---- bring the window back
     check("closing the window ends the window process and WebKit's",
-          close_window(), (procs("ferry-window"), procs("WebKit(Web|Network)Process")))
+          close_window(), (procs(WINDOW), procs("WebKit(Web|Network)Process")))
     line = menu()["items"][0]["label"]
     check("tray and engine keep running with the window closed", "synced" in line, line)
     t = time.time()
@@ -399,11 +404,11 @@ def run(s, t0):
     # ---- Quit stops everything cleanly
     bus("click", "Quit Ferry")
     try:
-        wait_for("everything to end", lambda: not procs(f"^{APP}") and not procs("ferry-window"), timeout=15)
+        wait_for("everything to end", lambda: not procs(f"^{APP}") and not procs(WINDOW), timeout=15)
         ended = True
     except TimeoutError:
         ended = False
-    check("Quit ends the app and its window", ended, (procs(f"^{APP}"), procs("ferry-window")))
+    check("Quit ends the app and its window", ended, (procs(f"^{APP}"), procs(WINDOW)))
 
 
 if __name__ == "__main__":
