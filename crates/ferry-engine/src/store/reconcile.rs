@@ -406,7 +406,7 @@ fn record_history(
     .execute(params![
         entity,
         id,
-        settings::policy_name(tx, entity)?,
+        settings::policy(tx, entity)?.unwrap_or_default().as_str(),
         reason,
         to_json(local),
         to_json(remote),

@@ -149,11 +149,10 @@ pub(super) fn put<T: SettingValue>(conn: &Connection, setting: Setting<T>, value
     put_text(conn, setting.key, &value.encode())
 }
 
-/// `entity`'s conflict policy name, read on `conn` (the default's if none
-/// is set).
-pub(super) fn policy_name(conn: &Connection, entity: &str) -> Result<&'static str> {
-    let set = get_text(conn, &format!("{POLICY_PREFIX}{entity}"))?.and_then(|p| ConflictPolicy::parse(&p));
-    Ok(set.unwrap_or_default().as_str())
+/// The conflict policy set for `entity`, read on `conn` (also inside
+/// another module's transaction); unknown names read as unset.
+pub(super) fn policy(conn: &Connection, entity: &str) -> Result<Option<ConflictPolicy>> {
+    Ok(get_text(conn, &format!("{POLICY_PREFIX}{entity}"))?.and_then(|p| ConflictPolicy::parse(&p)))
 }
 
 fn get_text(conn: &Connection, key: &str) -> Result<Option<String>> {
@@ -186,7 +185,7 @@ impl Store {
     /// The conflict policy set for `entity`, if any (unknown names read as
     /// unset).
     pub fn policy(&self, entity: &str) -> Result<Option<ConflictPolicy>> {
-        Ok(get_text(&self.conn(), &format!("{POLICY_PREFIX}{entity}"))?.and_then(|p| ConflictPolicy::parse(&p)))
+        policy(&self.conn(), entity)
     }
 
     pub fn set_policy(&self, entity: &str, policy: ConflictPolicy) -> Result<()> {
