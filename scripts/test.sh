@@ -57,7 +57,7 @@ echo "== the server suites again, on PostgreSQL (and the multi-node tests)"
 FERRY_TEST_BACKEND=postgres cargo test --workspace --no-fail-fast \
   --test server_auth --test server_push --test server_pull --test server_orgs \
   --test server_bad_input --test server_lifecycle --test live_changes --test security --test server_backup \
-  --test server_metrics --test server_restore -- --test-threads=4
+  --test server_metrics --test server_restore --test server_schemas -- --test-threads=4
 
 echo "== lints (cargo clippy --workspace --all-targets -- -D warnings)"
 if ! wait "$CLIPPY_PID"; then

@@ -32,6 +32,7 @@ forward! {
     restore => Restore { history_id: i64 };
     retry => Retry { mutation_id: String };
     retry_all => RetryAll {};
+    correct => Correct { mutation_id: String, fields: serde_json::Map<String, serde_json::Value> };
     discard => Discard { mutation_id: String };
     sync_now => SyncNow {};
     set_paused => SetPaused { paused: bool };

@@ -45,6 +45,7 @@ fn main() {
             commands::restore,
             commands::retry,
             commands::retry_all,
+            commands::correct,
             commands::discard,
             commands::sync_now,
             commands::set_paused,

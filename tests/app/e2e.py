@@ -83,6 +83,15 @@ class Session:
         el = list(els[0].values())[0]
         self.s("POST", f"/element/{el}/click", {})
 
+    def type_into(self, css, text):
+        """Clears an input and types into it, as a person would."""
+        els = self.find_all(css)
+        if not els:
+            raise RuntimeError(f"nothing matches {css}")
+        el = list(els[0].values())[0]
+        self.s("POST", f"/element/{el}/clear", {})
+        self.s("POST", f"/element/{el}/value", {"text": text})
+
     def text(self, css):
         return self.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", css)
 
@@ -334,8 +343,29 @@ def run(s, t0):
     s.wait("sync runs", lambda: s.count('[data-testid="sync-runs"] tbody tr') > 0, timeout=20)
     check("history lists sync runs", True)
     s.shot("history")
+    # ---- the sample expense the demo server's rules refuse: its reason,
+    # ---- corrected in the window, uploaded
     s.go("failures")
+    card = '[data-testid="failure"]'
+    s.wait("the refused expense", lambda: s.count(card) == 1, timeout=30)
+    reason = s.text(card + ' [data-testid="failure-reason"]') or ""
+    check("the refused expense shows the server's reason, naming the field and rule",
+          "validation" in reason and "amount" in reason and "exclusiveMinimum" in reason, reason)
     s.shot("failures")
+    s.click(card + ' [data-testid="edit"]')
+    s.wait("the correction form", lambda: s.count('[data-testid="edit-form"]') == 1, timeout=10)
+    s.type_into('[data-testid="edit-form"] [data-field="amount"]', "250")
+    s.shot("failure-correcting")
+    s.click('[data-testid="send-corrected"]')
+    try:
+        fixed = s.wait("the corrected expense on the server",
+                       lambda: (lambda r: r and fields_of(r).get("amount") == 250 and r)(server_records().get(("expense", "exp-013"))),
+                       timeout=30)
+        check("the corrected expense reached the server", fields_of(fixed).get("description") == "Taxi to the hospital visit", fixed)
+    except TimeoutError as e:
+        check("the corrected expense reached the server", False, e)
+    s.wait("no failures left", lambda: s.count('[data-testid="failures-empty"]') == 1, timeout=20)
+    check("the Failures view is empty after the correction", True)
     s.go("settings")
     s.wait("settings", lambda: s.count('[data-testid="policy-activity"]') == 1, timeout=10)
     check("settings shows the activity policy as manual",

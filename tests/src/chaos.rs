@@ -368,7 +368,12 @@ pub fn run(cfg: &Config) -> Summary {
             install_chooser(&proxy, cfg, idx, chaos_on.clone(), step_now.clone());
             let mut rng = seeds::stream(cfg.seed, Purpose::Setup, &[idx as u64]);
             let batch = rng.gen_range(2..9).to_string();
-            let ferry = Ferry::new().with_env("FERRY_HTTP_TIMEOUT_SECS", &timeout).with_env("FERRY_BATCH_MAX", &batch);
+            // 1: one push request at a time; more: pipelined pushes.
+            let depth = rng.gen_range(1..5).to_string();
+            let ferry = Ferry::new()
+                .with_env("FERRY_HTTP_TIMEOUT_SECS", &timeout)
+                .with_env("FERRY_BATCH_MAX", &batch)
+                .with_env("FERRY_PUSH_DEPTH", &depth);
             ferry.connect(&proxy.url(), &user, "pw");
             for (entity, policy) in ENTITIES {
                 ferry.run(&["policy", entity, policy]).ok();

@@ -186,7 +186,10 @@ fn accounts_that_do_not_exist_are_throttled_alike() {
     assert_eq!(ghost[..6], [401, 401, 401, 401, 401, 429]);
     let a = server.client().try_login("ann", "wrong");
     let b = server.client().try_login("nobody-here", "wrong");
-    assert_eq!((a.status, a.message()), (b.status, b.message()));
+    // The same words; the seconds left may differ by the time between the
+    // two requests (one second, on a loaded machine), which tells nothing.
+    let words = |m: String| m.replace(|c: char| c.is_ascii_digit(), "#");
+    assert_eq!((a.status, words(a.message())), (b.status, words(b.message())));
 }
 
 #[test]

@@ -32,6 +32,7 @@ export const api = {
   restore: (historyId: number) => invoke<void>("restore", { historyId }),
   retry: (mutationId: string) => invoke<void>("retry", { mutationId }),
   retryAll: () => invoke<void>("retry_all"),
+  correct: (mutationId: string, fields: Record<string, unknown>) => invoke<void>("correct", { mutationId, fields }),
   discard: (mutationId: string) => invoke<void>("discard", { mutationId }),
   syncNow: () => invoke<void>("sync_now"),
   setPaused: (paused: boolean) => invoke<void>("set_paused", { paused }),

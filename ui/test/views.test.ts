@@ -162,6 +162,51 @@ describe("failures view", () => {
   });
 });
 
+describe("correcting a failed change", () => {
+  it("opens its fields, keeps each field's kind, and sends the correction in one step", async () => {
+    const failed = item(8, {
+      state: "failed", op: "upsert", attempts: 1,
+      last_error: "validation: expense/e8 breaks this server's rules for expense: amount: -150 is less than or equal to the minimum of 0 (rule: exclusiveMinimum)",
+      payload: { description: "Taxi", amount: -150, receipt: false, tags: ["trip"] },
+    });
+    ipc({ queue_page: () => [failed], correct: () => null });
+    const v = failures(ctx());
+    document.body.append(v.el);
+    await settle();
+    byTestId(v.el, "edit")[0].click();
+    await settle();
+    const form = byTestId(v.el, "edit-form")[0];
+    const field = (k: string) => form.querySelector<HTMLInputElement>(`[data-field="${k}"]`)!;
+    expect(document.activeElement).toBe(field("amount"));
+    expect(field("amount").getAttribute("aria-invalid")).toBe("true");
+    expect(form.querySelector(`label[for="${field("amount").id}"]`)!.textContent).toBe("amount");
+
+    // Not a number: said next to the form, nothing sent.
+    field("amount").value = "lots";
+    byTestId(form, "send-corrected")[0].click();
+    await settle();
+    expect(byTestId(v.el, "edit-problem")[0].textContent).toContain("amount: type a number");
+    expect(sent("correct")).toEqual([]);
+
+    field("amount").value = "149,50";
+    field("receipt").checked = true;
+    byTestId(form, "send-corrected")[0].click();
+    await settle();
+    expect(sent("correct")).toEqual([
+      { mutationId: "m-8", fields: { description: "Taxi", amount: 149.5, receipt: true, tags: ["trip"] } },
+    ]);
+  });
+
+  it("offers no editing for a delete", async () => {
+    ipc({ queue_page: () => [item(9, { state: "failed", op: "delete", payload: null })] });
+    const v = failures(ctx());
+    document.body.append(v.el);
+    await settle();
+    expect(byTestId(v.el, "edit")).toHaveLength(0);
+    expect(byTestId(v.el, "retry")).toHaveLength(1);
+  });
+});
+
 describe("the shell", () => {
   it("updates live from the engine's status events, without polling", async () => {
     document.body.innerHTML = `<nav id="nav"><span class="dot" id="brand-dot"></span>

@@ -53,7 +53,7 @@ pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let mut sections = Vec::new();
 
-    let s = upload::run(upload::Args { sizes: args.sizes.clone() })?;
+    let s = upload::run(upload::Args { sizes: args.sizes.clone(), push_depths: vec![1, 3] })?;
     s.print();
     sections.push(s);
 

@@ -182,7 +182,12 @@ pub fn engine_config(data_dir: &Path) -> EngineConfig {
 
 /// Opens an engine in `data_dir`; with a server, points it there and signs in.
 pub async fn engine_at(data_dir: &Path, server: Option<&str>) -> Result<Engine> {
-    let engine = Engine::open(engine_config(data_dir))?;
+    engine_with(engine_config(data_dir), server).await
+}
+
+/// An engine opened with `config`, signed in to `server` if given.
+pub async fn engine_with(config: EngineConfig, server: Option<&str>) -> Result<Engine> {
+    let engine = Engine::open(config)?;
     if let Some(url) = server {
         ensure_reached(engine.init(url).await?)?;
         engine.login(USER, PASSWORD).await?;

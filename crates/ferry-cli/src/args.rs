@@ -126,11 +126,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Send a failed change again.
+    /// Send a failed change again, as it was or corrected (--with).
     Retry {
         mutation_id: Option<String>,
         #[arg(long, conflicts_with = "mutation_id")]
         all: bool,
+        /// Replace the failed change's fields with these before sending it
+        /// again, in one step (`-`: from stdin). For a put, the whole
+        /// record; for a patch, the fields to merge. Prints the new
+        /// mutation id.
+        #[arg(long, value_name = "JSON", requires = "mutation_id", conflicts_with = "all")]
+        with: Option<String>,
     },
     /// Drop a failed change (the record returns to the server's version,
     /// with your other queued changes to it on top).

@@ -166,6 +166,9 @@ fn open(cli: &Cli) -> Result<Engine> {
     if let Some(n) = std::env::var("FERRY_BATCH_MAX").ok().and_then(|v| v.parse().ok()) {
         config.batch_max_count = n;
     }
+    if let Some(n) = std::env::var("FERRY_PUSH_DEPTH").ok().and_then(|v| v.parse().ok()) {
+        config.push_depth = n;
+    }
     Engine::open(config).with_context(|| format!("cannot open Ferry data in {}", dir.display()))
 }
 
@@ -333,7 +336,11 @@ async fn run(cli: Cli) -> Result<()> {
             let m = engine.restore(*history_id)?;
             print::restored(*history_id, &m.to_string(), *json)?;
         }
-        Command::Retry { mutation_id, all } => match (mutation_id, all) {
+        Command::Retry { mutation_id, all, with } => match (mutation_id, all) {
+            (Some(id), false) if with.is_some() => {
+                let corrected = engine.correct(id, parse_object(with.as_deref().unwrap_or_default())?)?;
+                outln!("{corrected}")?;
+            }
             (Some(id), false) => {
                 engine.retry(id)?;
                 outln!("queued again")?;

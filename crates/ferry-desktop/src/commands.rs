@@ -109,6 +109,11 @@ fn handle_blocking(app: &App, req: Request) -> Answer {
             bridge.sync_now();
             ok(())
         }
+        Request::Correct { mutation_id, fields } => {
+            bridge.correct(&mutation_id, fields)?;
+            bridge.sync_now();
+            ok(())
+        }
         Request::RetryAll => {
             bridge.retry_all()?;
             bridge.sync_now();

@@ -10,6 +10,9 @@
 //! the same records while this device edits them too, so conflicts turn up:
 //! `activity` is set to `manual` (parked for the user), `contact` to `merge`
 //! and `expense` stays `lww` (settled automatically, kept in the history).
+//! The server checks expenses against a schema (`demo-schemas/`), and one
+//! sample expense breaks it (a minus typed before the amount), so a new
+//! user sees a refused change, corrects it in the window and watches it go.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -128,6 +131,7 @@ pub async fn start(this: &Bridge, root: &Path) -> anyhow::Result<Demo> {
     ferry_server::users::add_user(&*storage, COLLEAGUE, ORG, COLLEAGUE_PASSWORD).await?;
     let mut config = ferry_server::Config::new(db);
     config.listen = "127.0.0.1:0".parse()?;
+    config.schemas = std::sync::Arc::new(schemas()?);
     let server = ferry_server::serve_with(config, storage).await?;
     let url = server.url();
     tracing::info!(%url, "demo server running");
@@ -159,6 +163,27 @@ pub async fn start(this: &Bridge, root: &Path) -> anyhow::Result<Demo> {
     });
     write_info(root, &info);
     Ok(Demo { server, network, colleague, root: root.to_path_buf(), url })
+}
+
+/// The demo server's content rules, shipped in the binary.
+fn schemas() -> anyhow::Result<ferry_server::Schemas> {
+    let mut schemas = ferry_server::Schemas::none();
+    let expense: Value = serde_json::from_str(include_str!("../demo-schemas/expense.json"))?;
+    schemas.add("expense", &expense, "demo-schemas/expense.json")?;
+    Ok(schemas)
+}
+
+/// The sample expense that breaks the demo's rules: the amount was typed
+/// with a minus. The user fixes it in the Failures view.
+pub const BROKEN_EXPENSE: &str = "exp-013";
+
+fn broken_expense() -> Fields {
+    obj(json!({
+        "description": "Taxi to the hospital visit",
+        "amount": -250,
+        "currency": "NOK",
+        "date": "2025-03-14",
+    }))
 }
 
 fn write_info(root: &Path, info: &Value) {
@@ -276,6 +301,9 @@ impl Player {
             if i < 12 {
                 this.put("expense", &format!("exp-{:03}", i + 1), expense(i))?;
             }
+            if i == 12 {
+                this.put("expense", BROKEN_EXPENSE, broken_expense())?;
+            }
             if i < 10 {
                 this.put("contact", &format!("con-{:03}", i + 1), contact(i))?;
             }
@@ -329,5 +357,27 @@ impl Player {
             c.put("activity", &id, activity(n + 3))?;
             c.sync_now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo shows exactly one refused change: every other sample
+    /// expense keeps the rules, the broken one does not, and the correction
+    /// the user is expected to make (the minus removed) does.
+    #[test]
+    fn one_sample_expense_breaks_the_demo_rules_and_its_correction_keeps_them() {
+        let rules = schemas().unwrap();
+        for i in 0..12 {
+            assert_eq!(rules.check("expense", &expense(i)), Ok(()), "exp-{:03}", i + 1);
+        }
+        assert!(rules.check("expense", &obj(json!({"amount": 180}))).is_err(), "a lone field is no expense");
+        let err = rules.check("expense", &broken_expense()).unwrap_err();
+        assert!(err.starts_with("amount: ") && err.contains("(rule: exclusiveMinimum)"), "{err}");
+        let mut fixed = broken_expense();
+        fixed.insert("amount".into(), json!(250));
+        assert_eq!(rules.check("expense", &fixed), Ok(()));
     }
 }

@@ -140,6 +140,9 @@ impl Bridge {
     pub fn retry(&self, mutation_id: &str) -> BridgeResult<()> {
         self.engine.retry(mutation_id).map(|_| ()).map_err(msg)
     }
+    pub fn correct(&self, mutation_id: &str, fields: Fields) -> BridgeResult<()> {
+        self.engine.correct(mutation_id, fields).map(|_| ()).map_err(msg)
+    }
     pub fn retry_all(&self) -> BridgeResult<()> {
         self.engine.retry_all().map(|_| ()).map_err(msg)
     }

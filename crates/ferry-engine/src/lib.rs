@@ -66,6 +66,9 @@ pub struct EngineConfig {
     pub batch_max_count: usize,
     /// Most payload bytes per push request (approximate).
     pub batch_max_bytes: usize,
+    /// Most push requests out at once (1: each batch waits for the answer
+    /// to the one before). See `sync/push.rs` for how per-record order holds.
+    pub push_depth: usize,
 }
 
 impl EngineConfig {
@@ -83,6 +86,7 @@ impl Default for EngineConfig {
             pull_interval: Duration::from_secs(60),
             batch_max_count: 1000,
             batch_max_bytes: 4 * 1024 * 1024,
+            push_depth: 3,
         }
     }
 }
@@ -253,6 +257,16 @@ impl Engine {
         self.inner.local_write_done();
         self.inner.urgent();
         Ok(())
+    }
+
+    /// Replaces a failed change with corrected fields and queues it again,
+    /// in one step (see [`store::Store::correct`]). Returns the new
+    /// mutation id.
+    pub fn correct(&self, mutation_id: &str, fields: Fields) -> Result<Uuid> {
+        let id = self.inner.store.correct(mutation_id, fields, self.inner.clock.now_ms(), clock::local_now_ms())?;
+        self.inner.local_write_done();
+        self.inner.urgent();
+        Ok(id)
     }
 
     pub fn retry_all(&self) -> Result<u64> {

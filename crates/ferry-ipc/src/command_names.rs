@@ -13,6 +13,7 @@ pub const COMMANDS: &[&str] = &[
     "restore",
     "retry",
     "retry_all",
+    "correct",
     "discard",
     "sync_now",
     "set_paused",

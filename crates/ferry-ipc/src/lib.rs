@@ -71,6 +71,12 @@ pub enum Request {
         mutation_id: String,
     },
     RetryAll,
+    /// A failed change replaced by the user's corrected fields and sent
+    /// again, in one step.
+    Correct {
+        mutation_id: String,
+        fields: serde_json::Map<String, serde_json::Value>,
+    },
     Discard {
         mutation_id: String,
     },
@@ -118,6 +124,7 @@ impl Request {
             Request::Restore { .. } => "restore",
             Request::Retry { .. } => "retry",
             Request::RetryAll => "retry_all",
+            Request::Correct { .. } => "correct",
             Request::Discard { .. } => "discard",
             Request::SyncNow => "sync_now",
             Request::SetPaused { .. } => "set_paused",

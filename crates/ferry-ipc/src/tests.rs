@@ -22,6 +22,7 @@ fn samples() -> Vec<Request> {
         Request::Restore { history_id: 3 },
         Request::Retry { mutation_id: "m1".into() },
         Request::RetryAll,
+        Request::Correct { mutation_id: "m3".into(), fields: json!({"amount": 150}).as_object().cloned().unwrap() },
         Request::Discard { mutation_id: "m2".into() },
         Request::SyncNow,
         Request::SetPaused { paused: true },

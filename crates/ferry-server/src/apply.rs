@@ -10,6 +10,7 @@
 //! the batch's mutations change that record.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use ferry_protocol::{
     limits, validate_entity, validate_record_id, Mutation, MutationResult, Op, Outcome, RejectCode, RemoteRecord,
@@ -18,6 +19,24 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::schemas::Schemas;
+
+/// What a batch's content must keep to, besides the protocol's own rules.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Largest record accepted, in bytes of JSON; at most
+    /// [`limits::MAX_PAYLOAD_BYTES`].
+    pub max_payload: usize,
+    /// Per-entity JSON Schemas, checked on the record a mutation produces.
+    pub schemas: Arc<Schemas>,
+}
+
+impl Rules {
+    /// A size limit and no schemas.
+    pub fn max_payload(max_payload: usize) -> Self {
+        Self { max_payload, schemas: Arc::new(Schemas::none()) }
+    }
+}
 
 /// How many mutations of a batch ended each way (for logs and counters).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -176,10 +195,11 @@ pub fn plan_batch(
     mutations: &[Mutation],
     mut inputs: BatchInputs,
     start: SeqStart,
-    max_payload: usize,
+    rules: &Rules,
     now: i64,
 ) -> Result<BatchPlan> {
-    let max_payload = max_payload.min(limits::MAX_PAYLOAD_BYTES);
+    let rules =
+        &Rules { max_payload: rules.max_payload.min(limits::MAX_PAYLOAD_BYTES), schemas: rules.schemas.clone() };
     let mut seq = start.counter;
     // Records with a mutation in this batch that was not applied: later
     // mutations of the same record must wait (per-record order).
@@ -187,11 +207,12 @@ pub fn plan_batch(
     let mut tally = Tally::default();
     let mut results = Vec::with_capacity(mutations.len());
     let mut applied = Vec::new();
-    // Keys whose row changed, in the order of their first change.
-    let mut changed: Vec<RecordKey> = Vec::new();
+    // Keys whose row changed. (A set: searching a list here made a batch
+    // of 1 000 cost a fifth of the server's push time.)
+    let mut changed: HashSet<RecordKey> = HashSet::new();
 
     for m in mutations {
-        let outcome = plan_one(user, m, &mut inputs, &mut seq, &held, max_payload, now)?;
+        let outcome = plan_one(user, m, &mut inputs, &mut seq, &held, rules, now)?;
         match &outcome {
             Outcome::Applied { version, seq, server_time } => {
                 let result = AppliedResult { version: *version, seq: *seq, server_time: *server_time };
@@ -203,9 +224,7 @@ pub fn plan_batch(
                     result,
                 });
                 let key = (m.entity.clone(), m.record_id.clone());
-                if !changed.contains(&key) {
-                    changed.push(key);
-                }
+                changed.insert(key);
             }
             Outcome::Duplicate { .. } => {}
             _ => {
@@ -217,6 +236,7 @@ pub fn plan_batch(
     }
 
     let mut records: Vec<StoredRecord> = changed.iter().filter_map(|key| inputs.records.remove(key)).collect();
+    // Written in seq order whatever the set's order.
     records.sort_by_key(|r| r.seq);
     // Applied mutations took the seqs after the counter; the last one is
     // where the organisation's sequence now ends.
@@ -235,9 +255,10 @@ fn plan_one(
     inputs: &mut BatchInputs,
     seq: &mut u64,
     held: &HashSet<(&str, &str)>,
-    max_payload: usize,
+    rules: &Rules,
     now: i64,
 ) -> Result<Outcome> {
+    let max_payload = rules.max_payload;
     // 1. Idempotency: an applied mutation id answers with its first result.
     if let Some(r) = inputs.applied.get(&m.id) {
         return Ok(Outcome::Duplicate { version: r.version, seq: r.seq, server_time: r.server_time });
@@ -265,7 +286,17 @@ fn plan_one(
         Decision::Reject(code, message) => return Ok(Outcome::Rejected { code, message }),
     };
 
-    // 6. Apply.
+    // 6. Content rules, on the record as it would be (a patch merged).
+    if let Some(map) = &write.data {
+        if let Err(broken) = rules.schemas.check(&m.entity, map) {
+            return Ok(Outcome::Rejected {
+                code: RejectCode::Validation,
+                message: format!("{}/{} breaks this server's rules for {}: {broken}", m.entity, m.record_id, m.entity),
+            });
+        }
+    }
+
+    // 7. Apply.
     let data = match &write.data {
         Some(map) => {
             Some(serde_json::to_string(map).map_err(|e| Error::Corrupt(format!("cannot serialize record data: {e}")))?)
@@ -414,11 +445,22 @@ mod tests {
 
     /// A tiny in-memory "store" applying plans, to test the rules across
     /// batches the way a backend uses them.
-    #[derive(Default)]
     struct Memory {
         applied: HashMap<Uuid, AppliedResult>,
         records: HashMap<RecordKey, StoredRecord>,
         counter: u64,
+        rules: Rules,
+    }
+
+    impl Default for Memory {
+        fn default() -> Self {
+            Self {
+                applied: HashMap::new(),
+                records: HashMap::new(),
+                counter: 0,
+                rules: Rules::max_payload(limits::MAX_PAYLOAD_BYTES),
+            }
+        }
     }
 
     impl Memory {
@@ -431,8 +473,8 @@ mod tests {
                     .collect(),
             };
             let org_latest = self.records.values().map(|r| r.seq).max().unwrap_or(0);
-            let plan =
-                plan_batch("alice", ms, inputs, SeqStart { counter: self.counter, org_latest }, 262144, 5).unwrap();
+            let plan = plan_batch("alice", ms, inputs, SeqStart { counter: self.counter, org_latest }, &self.rules, 5)
+                .unwrap();
             for r in plan.records {
                 self.records.insert(r.key(), r);
             }
@@ -445,6 +487,41 @@ mod tests {
         fn outcomes(&mut self, ms: &[Mutation]) -> Vec<Outcome> {
             self.push(ms).results.into_iter().map(|r| r.outcome).collect()
         }
+    }
+
+    #[test]
+    fn a_record_breaking_its_schema_is_rejected_even_when_a_patch_breaks_it() {
+        let mut schemas = Schemas::none();
+        let rule = json!({"required": ["amount"], "properties": {"amount": {"type": "number", "minimum": 0}}});
+        schemas.add("activity", &rule, "test").unwrap();
+        let mut db = Memory { rules: Rules { max_payload: 1000, schemas: Arc::new(schemas) }, ..Memory::default() };
+
+        let missing = db.outcomes(&[mutation(Op::Upsert, "r1", 0, json!({"title": "Taxi"}))]);
+        match &missing[0] {
+            Outcome::Rejected { code: RejectCode::Validation, message } => {
+                assert!(message.starts_with("activity/r1 breaks this server's rules for activity: "), "{message}");
+                assert!(message.contains("\"amount\"") && message.contains("(rule: required)"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A valid record, then a patch that would make it invalid, then one
+        // that keeps it valid: the merged record is what is checked.
+        let ok = db.outcomes(&[mutation(Op::Upsert, "r1", 0, json!({"amount": 10}))]);
+        assert!(matches!(ok[0], Outcome::Applied { version: 1, .. }), "{ok:?}");
+        let out = db.outcomes(&[
+            mutation(Op::Patch, "r1", 1, json!({"amount": -3})),
+            mutation(Op::Patch, "r1", 1, json!({"note": "ok"})),
+        ]);
+        assert!(
+            matches!(&out[0], Outcome::Rejected { code: RejectCode::Validation, message } if message.contains("amount: ") && message.contains("(rule: minimum)")),
+            "{out:?}"
+        );
+        assert_eq!(out[1], Outcome::Blocked, "per-record order holds after a rejection");
+        let patched = db.outcomes(&[mutation(Op::Patch, "r1", 1, json!({"note": "ok"}))]);
+        assert!(matches!(patched[0], Outcome::Applied { version: 2, .. }), "{patched:?}");
+        // A delete produces no record: no rule to break.
+        let deleted = db.outcomes(&[mutation(Op::Delete, "r1", 2, Value::Null)]);
+        assert!(matches!(deleted[0], Outcome::Applied { version: 3, .. }), "{deleted:?}");
     }
 
     #[test]
@@ -471,8 +548,15 @@ mod tests {
             mutation(Op::Delete, "r1", 2, Value::Null),
             mutation(Op::Upsert, "r1", 3, json!({"z": true})),
         ];
-        let plan = plan_batch("alice", &m, BatchInputs::default(), SeqStart { counter: 10, org_latest: 4 }, 262144, 77)
-            .unwrap();
+        let plan = plan_batch(
+            "alice",
+            &m,
+            BatchInputs::default(),
+            SeqStart { counter: 10, org_latest: 4 },
+            &Rules::max_payload(262144),
+            77,
+        )
+        .unwrap();
         let versions: Vec<u64> = plan
             .outcome
             .results

@@ -23,6 +23,7 @@ mod clock;
 mod error;
 mod http;
 pub mod metrics;
+pub mod schemas;
 pub mod stats;
 pub mod storage;
 pub mod tls;
@@ -39,6 +40,7 @@ use tokio::task::JoinHandle;
 
 pub use clock::now_ms;
 pub use error::{Error, Result};
+pub use schemas::Schemas;
 pub use stats::{DumpRecord, Stats};
 pub use storage::{DbLocation, Storage};
 pub use tls::TlsFiles;
@@ -60,6 +62,8 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// Largest record accepted; at most [`ferry_protocol::limits::MAX_PAYLOAD_BYTES`].
     pub max_payload_bytes: usize,
+    /// Per-entity content rules (`--schemas DIR`); none by default.
+    pub schemas: Arc<Schemas>,
     /// Serve HTTPS with these; plain HTTP without (loopback, or behind a
     /// proxy that terminates TLS).
     pub tls: Option<TlsFiles>,
@@ -78,6 +82,7 @@ impl Config {
             access_ttl: DEFAULT_ACCESS_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
             max_payload_bytes: ferry_protocol::limits::MAX_PAYLOAD_BYTES,
+            schemas: Arc::new(Schemas::none()),
             tls: None,
             trusted_proxies: Vec::new(),
             metrics_listen: None,
@@ -173,7 +178,7 @@ pub async fn serve_with(config: Config, storage: Arc<dyn Storage>) -> Result<Run
     let state = http::AppState::with(
         storage,
         auth,
-        config.max_payload_bytes,
+        apply::Rules { max_payload: config.max_payload_bytes, schemas: config.schemas.clone() },
         changes.clone(),
         config.trusted_proxies.clone(),
         metrics,

@@ -64,6 +64,12 @@ struct ServeArgs {
     /// keep it off the internet, e.g. 127.0.0.1:9464).
     #[arg(long, global = true, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// A directory of JSON Schemas, one per entity (expense.json for
+    /// `expense`): a mutation whose record would break its entity's schema
+    /// is rejected with code `validation`. Entities without one take any
+    /// object. Every node of a deployment should load the same directory.
+    #[arg(long, global = true, value_name = "DIR", env = "FERRY_SERVER_SCHEMAS")]
+    schemas: Option<PathBuf>,
 }
 
 fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
@@ -443,6 +449,14 @@ fn read_password() -> Result<String> {
 }
 
 fn serve(db: DbLocation, args: ServeArgs) -> Result<()> {
+    let schemas = match &args.schemas {
+        Some(dir) => {
+            let schemas = ferry_server::Schemas::load_dir(dir).context("cannot load --schemas")?;
+            tracing::info!(entities = ?schemas.entities().collect::<Vec<_>>(), "content rules loaded");
+            schemas
+        }
+        None => ferry_server::Schemas::none(),
+    };
     let config = Config {
         db,
         listen: args.listen,
@@ -455,6 +469,7 @@ fn serve(db: DbLocation, args: ServeArgs) -> Result<()> {
         },
         trusted_proxies: args.trust_forwarded_for,
         metrics_listen: args.metrics_listen,
+        schemas: std::sync::Arc::new(schemas),
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {

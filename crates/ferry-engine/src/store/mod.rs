@@ -16,7 +16,7 @@ pub mod settings;
 mod stamps;
 
 pub use conflicts::{Settle, Settled};
-pub use outbox::{BatchItem, LocalEditTimes, OutboxCounts, OwnChanges, Settlement};
+pub use outbox::{BatchItem, LocalEditTimes, OutboxCounts, OwnChanges, OwnStretches, Settlement};
 pub use reconcile::{ReconcileTally, Times};
 pub use records::WriteOp;
 pub use stamps::{RestampInput, RestampOutcome};
@@ -80,6 +80,12 @@ impl Store {
         // A panic while holding the lock cannot leave a half-done transaction
         // behind (rusqlite rolls back on drop), so a poisoned lock is safe to use.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// For tests elsewhere in the engine that look at the rows themselves.
+    #[cfg(test)]
+    pub(crate) fn test_conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn()
     }
 
     /// Rows marked in flight by a process that died mid-push are pending

@@ -62,6 +62,36 @@ impl OwnChanges {
     }
 }
 
+/// Our own stretches of the server's change sequence that the pull cursor
+/// has not reached yet (see [`Store::settle_batch_and_skip`]).
+#[derive(Debug, Default)]
+pub struct OwnStretches(Vec<OwnChanges>);
+
+impl OwnStretches {
+    /// Enough for every batch of a push out of order; a push that leaves
+    /// more gaps (lost answers) pulls the rest back.
+    const MAX: usize = 64;
+
+    pub fn add(&mut self, own: Option<OwnChanges>) {
+        if let Some(own) = own {
+            if self.0.len() == Self::MAX {
+                self.0.remove(0);
+            }
+            self.0.push(own);
+        }
+    }
+
+    /// Where the cursor may move from `cursor`, using up the stretches it
+    /// passes or has passed.
+    fn advance(&mut self, mut cursor: u64) -> u64 {
+        while let Some(i) = self.0.iter().position(|s| s.before <= cursor && cursor < s.after) {
+            cursor = self.0.swap_remove(i).after;
+        }
+        self.0.retain(|s| s.after > cursor);
+        cursor
+    }
+}
+
 /// A mutation ready to send, with the base version computed at send time.
 #[derive(Debug, Clone)]
 pub struct BatchItem {
@@ -98,23 +128,62 @@ impl Store {
     ///
     /// A record's chained mutations may share a batch: each gets the base the
     /// previous one will produce (versions grow by one per applied mutation).
+    /// Mutations behind a failed or conflicting one of their record wait for
+    /// the user; those behind one in flight (another process's push) are
+    /// left for a later push.
     pub fn next_batch(&self, after_seq: i64, max_count: usize, max_bytes: usize) -> Result<Vec<BatchItem>> {
+        self.read_batch(after_seq, max_count, max_bytes, false)
+    }
+
+    /// [`Store::next_batch`] while this push has earlier batches out: it
+    /// ends just before the first mutation whose record has one of them in
+    /// flight, so that mutation goes only once the earlier one is settled
+    /// and its base is known (per-record order), and no mutation is passed
+    /// over.
+    pub fn next_batch_beside_in_flight(
+        &self,
+        after_seq: i64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<BatchItem>> {
+        self.read_batch(after_seq, max_count, max_bytes, true)
+    }
+
+    fn read_batch(
+        &self,
+        after_seq: i64,
+        max_count: usize,
+        max_bytes: usize,
+        stop_behind_in_flight: bool,
+    ) -> Result<Vec<BatchItem>> {
         let conn = self.conn();
+        // Each check looks at the record's own earlier mutations. Left to
+        // itself SQLite reads them by state instead, walking every row in
+        // flight (thousands) for each row read.
         let mut stmt = conn.prepare_cached(
             "SELECT o.seq, o.id, o.entity, o.record_id, o.op, o.payload, o.edited_at,
-                    coalesce(r.version, 0)
+                    coalesce(r.version, 0),
+                    EXISTS (SELECT 1 FROM outbox p INDEXED BY outbox_by_record
+                            WHERE p.entity = o.entity AND p.record_id = o.record_id
+                              AND p.seq < o.seq AND p.state = 'in-flight')
              FROM outbox o LEFT JOIN records r ON r.entity = o.entity AND r.id = o.record_id
              WHERE o.state = 'pending' AND o.seq > ?1
-               AND NOT EXISTS (SELECT 1 FROM outbox p
+               AND NOT EXISTS (SELECT 1 FROM outbox p INDEXED BY outbox_by_record
                                WHERE p.entity = o.entity AND p.record_id = o.record_id
-                                 AND p.seq < o.seq AND p.state != 'pending')
+                                 AND p.seq < o.seq AND p.state IN ('failed', 'conflict'))
+               AND (?3 OR NOT EXISTS (SELECT 1 FROM outbox p INDEXED BY outbox_by_record
+                                      WHERE p.entity = o.entity AND p.record_id = o.record_id
+                                        AND p.seq < o.seq AND p.state = 'in-flight'))
              ORDER BY o.seq LIMIT ?2",
         )?;
-        let mut rows = stmt.query(params![after_seq, max_count as i64])?;
+        let mut rows = stmt.query(params![after_seq, max_count as i64, stop_behind_in_flight])?;
         let mut out = Vec::new();
         let mut bytes = 0usize;
         let mut chain: std::collections::HashMap<(String, String), u64> = Default::default();
         while let Some(r) = rows.next()? {
+            if r.get::<_, bool>(8)? {
+                break; // behind a mutation in flight: see next_batch_beside_in_flight
+            }
             let payload_text: Option<String> = r.get(5)?;
             let size = payload_text.as_ref().map_or(0, |p| p.len()) + 200;
             if !out.is_empty() && bytes + size > max_bytes {
@@ -145,20 +214,25 @@ impl Store {
 
     /// A batch's outcome, all in one transaction.
     pub fn settle_batch(&self, settled: &[Settlement<'_>]) -> Result<()> {
-        self.settle_batch_and_skip(settled, None)
+        self.settle_batch_and_skip(settled, &mut OwnStretches::default())
     }
 
-    /// [`Store::settle_batch`], and if the pull cursor had reached the start
-    /// of `own` (the stretch of the server's change sequence that is exactly
-    /// this batch's applied mutations), moves it past the stretch: pulling
-    /// our own changes back would only confirm what settling just wrote.
-    pub fn settle_batch_and_skip(&self, settled: &[Settlement<'_>], own: Option<OwnChanges>) -> Result<()> {
+    /// [`Store::settle_batch`], and moves the pull cursor across our own
+    /// changes: through each stretch of `own` (stretches of the server's
+    /// change sequence that are exactly batches of ours that it applied)
+    /// whose start the cursor has reached, so pulling them back is not
+    /// needed; it would only confirm what settling just wrote. Stretches
+    /// the cursor has not reached stay in `own` for a later batch that
+    /// closes the gap (batches out at once may commit in either order); a
+    /// gap nobody closes is pulled as usual.
+    pub fn settle_batch_and_skip(&self, settled: &[Settlement<'_>], own: &mut OwnStretches) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        if let Some(own) = own {
+        if !own.0.is_empty() {
             let cursor = settings::get(&tx, settings::PULL_CURSOR)?.unwrap_or(0);
-            if cursor >= own.before && own.after > cursor {
-                settings::put(&tx, settings::PULL_CURSOR, &own.after)?;
+            let moved = own.advance(cursor);
+            if moved != cursor {
+                settings::put(&tx, settings::PULL_CURSOR, &moved)?;
             }
         }
         for s in settled {
@@ -370,6 +444,63 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a failed mutation with the user's corrected content, in one
+    /// step: it keeps its place in the queue (so the record's later changes
+    /// still follow it), gets a new mutation id (it is a new edit, which the
+    /// server has never seen) and this moment's edit time, and is pending
+    /// again. The local copy shows the correction with the record's other
+    /// queued changes on top. Returns the new mutation id.
+    pub fn correct(&self, mutation_id: &str, payload: Fields, edited_at: i64, now: i64) -> Result<Uuid> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(i64, String, String, String, String)> = tx
+            .query_row("SELECT seq, entity, record_id, op, state FROM outbox WHERE id = ?1", [mutation_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        let Some((seq, entity, record_id, op, state)) = row else {
+            return Err(EngineError::NotFound(format!(
+                "no queued mutation {mutation_id}: see `ferry queue --state failed` for the ids"
+            )));
+        };
+        if state != "failed" {
+            return Err(EngineError::Invalid(format!(
+                "mutation {mutation_id} is {state}, not failed: only a failed change can be corrected \
+                 (to change a record, write it again with `ferry put` or `ferry patch`)"
+            )));
+        }
+        let op = op.parse::<Op>().unwrap_or(Op::Upsert);
+        if op == Op::Delete {
+            return Err(EngineError::Invalid(format!(
+                "mutation {mutation_id} deletes {entity}/{record_id}: a delete has no fields to correct; \
+                 `ferry retry {mutation_id}` sends it again, `ferry discard {mutation_id}` drops it"
+            )));
+        }
+        let write = super::WriteOp { entity: entity.clone(), record_id: record_id.clone(), op, payload: Some(payload) };
+        write.validate()?;
+        let ev = super::stamps::evidence(&tx, now, &crate::clock::monotonic_now())?;
+        let id = Uuid::now_v7();
+        tx.execute(
+            "UPDATE outbox SET id = ?2, payload = ?3, edited_at = ?4, stamp_local_at = ?5, stamp_domain = ?6,
+                 stamp_mono_ms = ?7, stamp_offset_known = ?8, attempts = 0, next_attempt_at = NULL,
+                 last_error = NULL, state = 'pending'
+             WHERE seq = ?1",
+            params![
+                seq,
+                id.to_string(),
+                to_json(&write.payload),
+                edited_at,
+                ev.local_at,
+                ev.domain,
+                ev.mono_ms,
+                ev.offset_known
+            ],
+        )?;
+        replay_queue(&tx, &entity, &record_id)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
     /// Edit time (server clock) of the oldest pending mutation.
     pub fn oldest_pending_edit(&self) -> Result<Option<i64>> {
         Ok(self
@@ -537,6 +668,57 @@ mod tests {
         assert_eq!(value("r"), json!({"n": 0}).as_object().cloned());
     }
 
+    /// A corrected change takes the failed one's place: new id, new
+    /// content, pending, and the local copy shows it under the record's
+    /// later queued changes.
+    #[test]
+    fn correcting_a_failed_change_replaces_it_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "r", json!({"amount": -5, "note": "taxi"}));
+        let w = WriteOp {
+            entity: "a".into(),
+            record_id: "r".into(),
+            op: Op::Patch,
+            payload: json!({"paid": true}).as_object().cloned(),
+        };
+        s.write(&w, 1, 1).unwrap();
+        let (seq, failed): (i64, String) = s
+            .conn()
+            .query_row("SELECT seq, id FROM outbox WHERE record_id = 'r' ORDER BY seq LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let not_failed = s.correct(&failed, json!({"amount": 5}).as_object().cloned().unwrap(), 2, 2).unwrap_err();
+        assert!(not_failed.to_string().contains("not failed"), "{not_failed}");
+        s.conn()
+            .execute(
+                "UPDATE outbox SET state = 'failed', attempts = 3, last_error = 'amount: below 0' WHERE seq = ?1",
+                [seq],
+            )
+            .unwrap();
+
+        let new_id =
+            s.correct(&failed, json!({"amount": 5, "note": "taxi"}).as_object().cloned().unwrap(), 7, 7).unwrap();
+        assert_ne!(new_id.to_string(), failed);
+        let row: (i64, String, String, i64, i64, Option<String>) = s
+            .conn()
+            .query_row(
+                "SELECT seq, id, state, edited_at, attempts, last_error FROM outbox WHERE seq = ?1",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (seq, new_id.to_string(), "pending".into(), 7, 0, None), "same place, new id, pending");
+        assert_eq!(
+            s.local_value("a", "r").unwrap(),
+            json!({"amount": 5, "note": "taxi", "paid": true}).as_object().cloned()
+        );
+        assert_eq!(s.counts().unwrap().failed, 0);
+        assert_eq!(s.counts().unwrap().pending, 2);
+        assert!(s.correct(&failed, Fields::new(), 8, 8).is_err(), "the old id is gone");
+    }
+
     #[test]
     fn own_changes_are_believed_only_when_the_answer_is_consistent() {
         let own = |b, a, seqs: &[u64]| OwnChanges::from_answer(b, a, seqs);
@@ -558,19 +740,39 @@ mod tests {
         // Someone else's change (seq 3) came before ours (seq 5) and was
         // never pulled: the cursor must stay to fetch it.
         s.set_setting(settings::PULL_CURSOR, &2).unwrap();
-        s.settle_batch_and_skip(&applied, Some(OwnChanges { before: 3, after: 5 })).unwrap();
+        let mut own = OwnStretches::default();
+        own.add(Some(OwnChanges { before: 3, after: 5 }));
+        s.settle_batch_and_skip(&applied, &mut own).unwrap();
         assert_eq!(cursor(&s), 2);
         // Caught up to the start of the stretch: skip it.
         put(&s, "q", json!({"n": 2}));
         let b = s.next_batch(0, 10, 1 << 20).unwrap();
         s.set_setting(settings::PULL_CURSOR, &5).unwrap();
-        s.settle_batch_and_skip(
-            &[Settlement::Applied { item: &b[0], version: 1, duplicate: false }],
-            Some(OwnChanges { before: 5, after: 6 }),
-        )
-        .unwrap();
+        let mut own = OwnStretches::default();
+        own.add(Some(OwnChanges { before: 5, after: 6 }));
+        s.settle_batch_and_skip(&[Settlement::Applied { item: &b[0], version: 1, duplicate: false }], &mut own)
+            .unwrap();
         assert_eq!(cursor(&s), 6);
         assert_eq!(s.counts().unwrap().pending, 0);
+    }
+
+    /// Batches out at once may commit in either order: a stretch the
+    /// cursor has not reached waits for the one that closes the gap, and
+    /// a gap left open (someone else's change) is never skipped.
+    #[test]
+    fn stretches_answered_out_of_order_join_up() {
+        let mut own = OwnStretches::default();
+        own.add(Some(OwnChanges { before: 15, after: 20 }));
+        assert_eq!(own.advance(10), 10, "(10, 15] not ours yet");
+        own.add(Some(OwnChanges { before: 10, after: 15 }));
+        own.add(Some(OwnChanges { before: 21, after: 30 }));
+        assert_eq!(own.advance(10), 20, "(10, 20] ours; 21 is someone else's");
+        assert_eq!(own.0, vec![OwnChanges { before: 21, after: 30 }]);
+        assert_eq!(own.advance(21), 30);
+        assert!(own.0.is_empty());
+        own.add(Some(OwnChanges { before: 3, after: 5 }));
+        assert_eq!(own.advance(8), 8, "a stretch already passed is dropped");
+        assert!(own.0.is_empty());
     }
 
     #[test]

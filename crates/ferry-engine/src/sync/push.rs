@@ -1,28 +1,56 @@
-//! Push: stream the outbox to the server in bounded batches.
+//! Push: stream the outbox to the server in bounded batches, several out
+//! at once.
+//!
+//! Pipelining: while batch *k* is out, batch *k+1* is read and sent (up to
+//! `EngineConfig::push_depth` requests), and the answer to *k* is settled
+//! while *k+1* is out, so the client's and the server's work overlap.
+//! Answers are settled in the order the batches were sent; the server may
+//! commit them in another, so the stretches of its change sequence that
+//! are our own batches are joined up before the pull cursor moves across
+//! them ([`OwnStretches`]).
+//!
+//! Per-record order, the invariant everything rests on, holds because a
+//! batch is marked in flight before the next one is read, and a batch read
+//! beside batches in flight ends just before the first mutation whose
+//! record has a mutation in flight ([`Store::next_batch_beside_in_flight`]).
+//! So a record's mutations are never in two requests at once, and each goes
+//! with the base its predecessor's settled answer left. The scan position
+//! never passes a mutation it did not send, so nothing is skipped that the
+//! one-at-a-time loop would have sent; an answer that asks for the same
+//! mutations again (413, a request refused whole) moves it back to that
+//! batch's start.
+//!
+//! The first failure stops sending; the batches already out are still
+//! answered and settled, then the push ends with that failure, leaving the
+//! outbox as the one-at-a-time loop would after the same answers.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_protocol::{limits, Outcome, PushRequest};
+use ferry_protocol::{limits, DatabaseRef, Outcome, PushRequest, PushResponse};
+use futures::stream::{FuturesOrdered, StreamExt};
 
 use crate::account::Link;
 use crate::clock::{local_now_ms, monotonic_now};
 use crate::error::{EngineError, Result};
 use crate::model::{EngineEvent, SyncReport};
 use crate::state::Inner;
-use crate::store::{BatchItem, OwnChanges, RestampInput, Settlement, Store};
+use crate::store::{BatchItem, OwnChanges, OwnStretches, RestampInput, Settlement, Store};
 use crate::transport::TransportError;
 
 /// A sample of the server's clock this recent (from this process, with no
 /// wall-clock step since) dates edits well enough.
 const FRESH_SAMPLE: Duration = Duration::from_secs(10 * 60);
 
+/// More requests out at once only queue at the server (one organisation's
+/// batches apply one at a time) and hold more mutations in flight.
+const MAX_PUSH_DEPTH: usize = 8;
+
 /// Called with the data dir's sync lock held, or where it cannot be
 /// taken at all.
 pub(super) async fn push_all(inner: &Arc<Inner>, link: &Link, report: &mut SyncReport) -> Result<()> {
-    let mut after = 0i64;
-    let mut max_count = inner.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS);
-    let max_bytes = inner.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2);
     // In-flight marks found now were left by a push that died: we hold
     // the sync lock, so no other push is running. Where the lock cannot
     // be used at all, reset them too: a push still running elsewhere
@@ -32,60 +60,144 @@ pub(super) async fn push_all(inner: &Arc<Inner>, link: &Link, report: &mut SyncR
     if let Err(e) = restamp_queued(inner, link).await {
         // The server was asked for its time and did not answer: that is
         // this batch's attempt failing, as far as the user can tell.
-        note_failed_attempt(inner, &inner.store.next_batch(after, max_count, max_bytes)?, &e)?;
+        let limits = BatchLimits::of(inner);
+        note_failed_attempt(inner, &inner.store.next_batch(0, limits.max_count, limits.max_bytes)?, &e)?;
         return Err(e);
     }
+    push_queue(inner, &ServerUplink { inner, link }, report).await
+}
+
+/// Sends one push request and brings back its answer.
+pub(super) trait Uplink {
+    fn push(&self, req: PushRequest) -> impl Future<Output = Result<PushResponse>> + Send;
+}
+
+/// The real one: the transport, with a valid access token.
+struct ServerUplink<'a> {
+    inner: &'a Inner,
+    link: &'a Link,
+}
+
+impl Uplink for ServerUplink<'_> {
+    fn push(&self, req: PushRequest) -> impl Future<Output = Result<PushResponse>> + Send {
+        let (inner, link) = (self.inner, self.link);
+        async move {
+            super::with_token(inner, link, |token| {
+                let req = &req;
+                async move { link.transport.push(&token, req, &inner.clock).await }
+            })
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BatchLimits {
+    max_count: usize,
+    max_bytes: usize,
+}
+
+impl BatchLimits {
+    fn of(inner: &Inner) -> Self {
+        BatchLimits {
+            max_count: inner.config.batch_max_count.clamp(1, limits::MAX_BATCH_MUTATIONS),
+            max_bytes: inner.config.batch_max_bytes.clamp(64 * 1024, limits::MAX_BODY_BYTES / 2),
+        }
+    }
+}
+
+/// A batch whose request is out.
+struct Sent<'a> {
+    batch: Vec<BatchItem>,
+    /// The scan position it was read from: where to read again when the
+    /// same mutations must go again (in smaller batches).
+    read_after: i64,
+    _marked: InFlight<'a>,
+}
+
+/// The push loop, with the requests going through `uplink`.
+async fn push_queue(inner: &Arc<Inner>, uplink: &impl Uplink, report: &mut SyncReport) -> Result<()> {
+    let depth = inner.config.push_depth.clamp(1, MAX_PUSH_DEPTH);
+    let mut limits = BatchLimits::of(inner);
     // The server database the bases were seen on: another one refuses the
     // push (see reconcile.rs).
-    let database = inner.store.setting(crate::store::settings::SERVER_DATABASE)?;
+    let database: Option<DatabaseRef> = inner.store.setting(crate::store::settings::SERVER_DATABASE)?;
+    // The scan position: the outbox seq of the last mutation read.
+    let mut after = 0i64;
+    let mut out: VecDeque<Sent> = VecDeque::new();
+    let mut answers = FuturesOrdered::new();
+    // The first failure: nothing more is sent, what is out is settled.
+    let mut failure: Option<EngineError> = None;
+    let mut own = OwnStretches::default();
     loop {
-        let batch = inner.store.next_batch(after, max_count, max_bytes)?;
-        let Some(last) = batch.last() else { return Ok(()) };
-        let last_seq = last.seq;
-        let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect(), database };
-        let _marked = InFlight::mark(&inner.store, &batch)?;
-        inner.run_state().in_flight = batch.len() as u64;
-        inner.publish();
-        let resp = super::with_token(inner, link, |token| {
-            let req = &req;
-            async move { link.transport.push(&token, req, &inner.clock).await }
-        })
-        .await;
-        inner.run_state().in_flight = 0;
-        match resp {
+        while failure.is_none() && out.len() < depth {
+            let batch = if out.is_empty() {
+                inner.store.next_batch(after, limits.max_count, limits.max_bytes)?
+            } else {
+                inner.store.next_batch_beside_in_flight(after, limits.max_count, limits.max_bytes)?
+            };
+            let Some(last) = batch.last() else { break };
+            let read_after = std::mem::replace(&mut after, last.seq);
+            let req = PushRequest { mutations: batch.iter().map(|b| b.mutation.clone()).collect(), database };
+            let marked = InFlight::mark(&inner.store, &batch)?;
+            answers.push_back(uplink.push(req));
+            out.push_back(Sent { batch, read_after, _marked: marked });
+            note_in_flight(inner, &out);
+        }
+        let Some(answer) = answers.next().await else { break };
+        let sent = out.pop_front().expect("one batch per answer");
+        note_in_flight(inner, &out);
+        match answer {
             Ok(resp) => {
-                let own = OwnChanges::from_answer(resp.seq_before, resp.seq_after, &resp.applied_seqs());
-                settle(inner, &batch, resp.results, own, report).await?;
-                after = last_seq;
+                own.add(OwnChanges::from_answer(resp.seq_before, resp.seq_after, &resp.applied_seqs()));
+                settle(inner, &sent.batch, resp.results, &mut own, report).await?;
             }
             // Not the mutations' fault: the caller reconciles, then pushes.
-            Err(e @ EngineError::Transport(TransportError::DatabaseChanged { .. })) => return Err(e),
+            Err(e @ EngineError::Transport(TransportError::DatabaseChanged { .. })) => {
+                failure.get_or_insert(e);
+            }
             // Too big for this server: halve and try the same items again.
-            Err(EngineError::Transport(TransportError::Permanent { status: 413, .. })) if batch.len() > 1 => {
-                max_count = (batch.len() / 2).max(1);
-                tracing::info!(max_count, "server refused the batch as too large; sending smaller batches");
+            Err(EngineError::Transport(TransportError::Permanent { status: 413, .. })) if sent.batch.len() > 1 => {
+                limits.max_count = limits.max_count.min((sent.batch.len() / 2).max(1));
+                tracing::info!(
+                    max_count = limits.max_count,
+                    "server refused the batch as too large; sending smaller batches"
+                );
+                after = after.min(sent.read_after);
             }
             // The whole request was refused for good: isolate the culprit
             // by halving, then fail just that one mutation.
+            Err(EngineError::Transport(TransportError::Permanent { .. })) if sent.batch.len() > 1 => {
+                limits.max_count = limits.max_count.min((sent.batch.len() / 2).max(1));
+                after = after.min(sent.read_after);
+            }
             Err(EngineError::Transport(TransportError::Permanent { status, code, message })) => {
-                if batch.len() > 1 {
-                    max_count = (batch.len() / 2).max(1);
-                    continue;
-                }
+                let item = &sent.batch[0];
                 let reason = format!("server refused it (HTTP {status}, {code:?}): {message}");
-                inner.store.settle_batch(&[Settlement::Rejected { item: &batch[0], reason: reason.clone() }])?;
+                inner.store.settle_batch(&[Settlement::Rejected { item, reason: reason.clone() }])?;
                 report.failed += 1;
                 super::note_progress(inner, 1, 0);
-                emit_failed(inner, &batch[0], reason);
-                after = last_seq;
+                emit_failed(inner, item, reason);
             }
             Err(e) => {
-                note_failed_attempt(inner, &batch, &e)?;
-                return Err(e);
+                note_failed_attempt(inner, &sent.batch, &e)?;
+                failure.get_or_insert(e);
             }
         }
+        // Unsettled mutations of this batch wait again before anything
+        // more is read (so a scan moved back finds them).
+        drop(sent);
         inner.publish();
     }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn note_in_flight(inner: &Inner, out: &VecDeque<Sent>) {
+    inner.run_state().in_flight = out.iter().map(|s| s.batch.len() as u64).sum();
+    inner.publish();
 }
 
 /// Counts a transient failure against the mutations that were (or were
@@ -133,7 +245,7 @@ async fn settle(
     inner: &Arc<Inner>,
     batch: &[BatchItem],
     results: Vec<ferry_protocol::MutationResult>,
-    own: Option<OwnChanges>,
+    own: &mut OwnStretches,
     report: &mut SyncReport,
 ) -> Result<()> {
     let mut settled = Vec::with_capacity(batch.len());
@@ -212,6 +324,9 @@ impl Drop for InFlight<'_> {
 }
 
 #[cfg(test)]
+mod model_tests;
+
+#[cfg(test)]
 mod tests {
     use ferry_protocol::{MutationResult, Op, Outcome, RejectCode};
 
@@ -253,11 +368,13 @@ mod tests {
             mutation_id: first[1].mutation.id,
             outcome: Outcome::Rejected { code: RejectCode::Validation, message: "no".into() },
         };
-        settle(&inner, &first, vec![applied(&first[0]), rejected], None, &mut report).await.unwrap();
+        settle(&inner, &first, vec![applied(&first[0]), rejected], &mut OwnStretches::default(), &mut report)
+            .await
+            .unwrap();
         for _ in 0..2 {
             let batch = inner.store.next_batch(first[1].seq, 2, 1 << 20).unwrap();
             let results = batch.iter().map(applied).collect();
-            settle(&inner, &batch, results, None, &mut report).await.unwrap();
+            settle(&inner, &batch, results, &mut OwnStretches::default(), &mut report).await.unwrap();
         }
         assert_eq!((report.uploaded, report.failed), (4, 1));
         assert_eq!(inner.run_state().progress.unwrap().uploaded, 5, "4 applied + 1 failed, each once");

@@ -21,6 +21,7 @@ use axum::{middleware, Router};
 use ferry_protocol::{limits, SERVER_TIME_HEADER};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::apply::Rules;
 use crate::auth::Auth;
 use crate::changes::ChangeFeed;
 use crate::clock::now_ms;
@@ -37,8 +38,9 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub db: Arc<dyn Storage>,
     pub auth: Auth,
-    /// Largest record accepted (operator setting, at most the protocol's).
-    pub max_payload_bytes: usize,
+    /// What pushed content must keep to: the largest record (operator
+    /// setting, at most the protocol's) and the entities' schemas.
+    pub rules: Rules,
     /// Wakes waiting pulls when their organisation commits.
     pub changes: Arc<ChangeFeed>,
     /// Reads by woken waiting pulls, a few at a time: thousands of waiters
@@ -57,13 +59,14 @@ impl AppState {
     #[cfg(test)]
     pub fn new(db: Arc<dyn Storage>, auth: Auth) -> Self {
         let changes = Arc::new(ChangeFeed::new());
-        Self::with(db, auth, ferry_protocol::limits::MAX_PAYLOAD_BYTES, changes, Vec::new(), Arc::default())
+        let rules = Rules::max_payload(ferry_protocol::limits::MAX_PAYLOAD_BYTES);
+        Self::with(db, auth, rules, changes, Vec::new(), Arc::default())
     }
 
     pub fn with(
         db: Arc<dyn Storage>,
         auth: Auth,
-        max_payload_bytes: usize,
+        rules: Rules,
         changes: Arc<ChangeFeed>,
         trusted_proxies: Vec<ipnet::IpNet>,
         metrics: Arc<Metrics>,
@@ -71,7 +74,7 @@ impl AppState {
         Self(Arc::new(Inner {
             db,
             auth,
-            max_payload_bytes,
+            rules,
             changes,
             wake_reads: tokio::sync::Semaphore::new(WAKE_READS),
             trusted_proxies,

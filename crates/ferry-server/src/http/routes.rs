@@ -148,7 +148,7 @@ pub async fn push(
             )));
         }
     }
-    let batch = state.db.push(&auth.org, &auth.user, req.mutations, state.max_payload_bytes, now_ms()).await?;
+    let batch = state.db.push(&auth.org, &auth.user, req.mutations, &state.rules, now_ms()).await?;
     let t = batch.tally;
     state.metrics.push(count, &t);
     tracing::info!(

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_protocol::{DatabaseInfo, Mutation, RemoteRecord};
 
-use crate::apply::BatchOutcome;
+use crate::apply::{BatchOutcome, Rules};
 use crate::auth::refresh::NewToken;
 use crate::auth::throttle::FailureCount;
 use crate::changes::ChangeFeed;
@@ -196,7 +196,7 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
         org: &str,
         user: &str,
         mutations: Vec<Mutation>,
-        max_payload: usize,
+        rules: &Rules,
         now: i64,
     ) -> Result<BatchOutcome>;
     /// `org`'s records changed after `since`, oldest change first, at most

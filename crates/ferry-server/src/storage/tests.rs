@@ -182,7 +182,7 @@ fn disabling_and_removing_users_end_their_sessions() {
 
             let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
             assert_eq!(names, ["ann", "bob"], "{}", b.name);
-            s.push("org1", "ann", vec![upsert("a", 0)], 262144, 400).await.unwrap();
+            s.push("org1", "ann", vec![upsert("a", 0)], &Rules::max_payload(262144), 400).await.unwrap();
             assert!(s.remove_user("ann").await.unwrap());
             assert!(!s.remove_user("ann").await.unwrap(), "{}", b.name);
             assert!(s.find_user("ann").await.unwrap().is_none());
@@ -223,18 +223,18 @@ fn push_pull_idempotency_and_stats() {
         for b in backends().await {
             let s = &b.storage;
             let batch = vec![upsert("a", 0), upsert("b", 0), upsert("c", 0)];
-            let first = s.push("org1", "ann", batch.clone(), 262144, 10).await.unwrap();
+            let first = s.push("org1", "ann", batch.clone(), &Rules::max_payload(262144), 10).await.unwrap();
             assert_eq!((first.seq_before, first.seq_after, first.tally.applied), (0, 3, 3), "{}", b.name);
             // The same ids again (a retry), and one in another organisation.
-            let again = s.push("org1", "ann", batch.clone(), 262144, 11).await.unwrap();
+            let again = s.push("org1", "ann", batch.clone(), &Rules::max_payload(262144), 11).await.unwrap();
             assert_eq!(again.tally.duplicate, 3);
             for (r1, r2) in first.results.iter().zip(&again.results) {
                 let Outcome::Applied { version, seq, server_time } = r1.outcome else { panic!() };
                 assert_eq!(r2.outcome, Outcome::Duplicate { version, seq, server_time }, "{}", b.name);
             }
-            s.push("org2", "bob", batch[..1].to_vec(), 262144, 12).await.unwrap();
+            s.push("org2", "bob", batch[..1].to_vec(), &Rules::max_payload(262144), 12).await.unwrap();
             // A stale base: a conflict showing the current record.
-            let stale = s.push("org1", "ann", vec![upsert("a", 7)], 262144, 13).await.unwrap();
+            let stale = s.push("org1", "ann", vec![upsert("a", 7)], &Rules::max_payload(262144), 13).await.unwrap();
             assert!(matches!(&stale.results[0].outcome, Outcome::Conflict { current } if current.version == 1));
             let st = s.stats().await.unwrap();
             assert_eq!(
@@ -335,7 +335,7 @@ fn concurrent_batches_of_one_organisation_take_distinct_seqs() {
                 let s = b.storage.clone();
                 tasks.push(tokio::spawn(async move {
                     let batch: Vec<_> = (0..20).map(|i| upsert(&format!("t{t}-{i}"), 0)).collect();
-                    s.push("org1", "ann", batch, 262144, 1).await.unwrap()
+                    s.push("org1", "ann", batch, &Rules::max_payload(262144), 1).await.unwrap()
                 }));
             }
             let mut seqs = Vec::new();
@@ -363,8 +363,10 @@ fn identity_heads_and_restore_marks() {
             let s = &b.storage;
             let first = s.database("org1").await.unwrap();
             assert_eq!((first.generation, first.head, first.restores.len()), (1, 0, 0), "{}", b.name);
-            s.push("org1", "ann", vec![upsert("r1", 0), upsert("r2", 0)], 1 << 20, 10).await.unwrap();
-            s.push("org2", "bob", vec![upsert("r1", 0)], 1 << 20, 10).await.unwrap();
+            s.push("org1", "ann", vec![upsert("r1", 0), upsert("r2", 0)], &Rules::max_payload(1 << 20), 10)
+                .await
+                .unwrap();
+            s.push("org2", "bob", vec![upsert("r1", 0)], &Rules::max_payload(1 << 20), 10).await.unwrap();
             let org1 = s.database("org1").await.unwrap();
             assert_eq!(org1.id, first.id, "{}: one identity", b.name);
             let head1 = org1.head;
@@ -379,7 +381,7 @@ fn identity_heads_and_restore_marks() {
             assert_eq!(after.restores[0].generation, generation);
             assert!(after.restores[0].seq >= head1, "{}: the fork covers org1's changes: {after:?}", b.name);
             // Pushes after the restore come after the fork.
-            s.push("org1", "ann", vec![upsert("r3", 0)], 1 << 20, 20).await.unwrap();
+            s.push("org1", "ann", vec![upsert("r3", 0)], &Rules::max_payload(1 << 20), 20).await.unwrap();
             let later = s.database("org1").await.unwrap();
             assert!(later.head > after.restores[0].seq, "{}: {later:?}", b.name);
             assert!(s.mark_restored(5_000).await.unwrap() > generation, "{}: never the same generation twice", b.name);

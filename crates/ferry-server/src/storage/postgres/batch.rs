@@ -19,7 +19,7 @@ pub async fn apply(
     org: &str,
     user: &str,
     mutations: &[Mutation],
-    max_payload: usize,
+    rules: &apply::Rules,
     now: i64,
 ) -> Result<Result<BatchOutcome>, PgError> {
     let tx = c.transaction().await?;
@@ -72,7 +72,7 @@ pub async fn apply(
         inputs.records.insert(record.key(), record);
     }
 
-    let plan = match apply::plan_batch(user, mutations, inputs, start, max_payload, now) {
+    let plan = match apply::plan_batch(user, mutations, inputs, start, rules, now) {
         Ok(plan) => plan,
         Err(e) => return Ok(Err(e)),
     };

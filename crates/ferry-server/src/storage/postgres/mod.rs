@@ -39,7 +39,7 @@ use tokio_postgres::NoTls;
 
 pub use self::error::redact_url;
 use super::{ChangesPage, Rotation, Storage};
-use crate::apply::BatchOutcome;
+use crate::apply::{BatchOutcome, Rules};
 use crate::auth::refresh::NewToken;
 use crate::auth::throttle::FailureCount;
 use crate::error::{Error, Result};
@@ -293,15 +293,15 @@ impl Storage for PgStorage {
         org: &str,
         user: &str,
         mutations: Vec<Mutation>,
-        max_payload: usize,
+        rules: &Rules,
         now: i64,
     ) -> Result<BatchOutcome> {
-        let job = std::sync::Arc::new((org.to_owned(), user.to_owned(), mutations));
+        let job = std::sync::Arc::new((org.to_owned(), user.to_owned(), mutations, rules.clone()));
         self.run(move |c| {
             let job = job.clone();
             async move {
-                let (org, user, mutations) = &*job;
-                batch::apply(c, org, user, mutations, max_payload, now).await
+                let (org, user, mutations, rules) = &*job;
+                batch::apply(c, org, user, mutations, rules, now).await
             }
         })
         .await?

@@ -13,7 +13,7 @@ pub fn apply(
     org: &str,
     user: &str,
     mutations: &[Mutation],
-    max_payload: usize,
+    rules: &apply::Rules,
     now: i64,
 ) -> Result<BatchOutcome> {
     // IMMEDIATE takes the write lock up front, so the batch never fails
@@ -42,7 +42,7 @@ pub fn apply(
         }
     }
 
-    let plan = apply::plan_batch(user, mutations, inputs, start, max_payload, now)?;
+    let plan = apply::plan_batch(user, mutations, inputs, start, rules, now)?;
 
     {
         let mut write = tx.prepare_cached(

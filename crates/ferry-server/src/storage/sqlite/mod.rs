@@ -25,7 +25,7 @@ use rand::RngCore;
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
 use super::{ChangesPage, Rotation, Storage};
-use crate::apply::BatchOutcome;
+use crate::apply::{BatchOutcome, Rules};
 use crate::auth::refresh::NewToken;
 use crate::auth::throttle::FailureCount;
 use crate::error::{Error, Result};
@@ -243,11 +243,11 @@ impl Storage for SqliteStorage {
         org: &str,
         user: &str,
         mutations: Vec<Mutation>,
-        max_payload: usize,
+        rules: &Rules,
         now: i64,
     ) -> Result<BatchOutcome> {
-        let (org, user) = (org.to_owned(), user.to_owned());
-        self.call(move |conn| batch::apply(conn, &org, &user, &mutations, max_payload, now)).await
+        let (org, user, rules) = (org.to_owned(), user.to_owned(), rules.clone());
+        self.call(move |conn| batch::apply(conn, &org, &user, &mutations, &rules, now)).await
     }
 
     async fn pull(&self, org: &str, since: u64, limit: u32) -> Result<ChangesPage> {
