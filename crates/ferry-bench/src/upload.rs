@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<Section> {
          machine), with at most *depth* push requests out at once (`EngineConfig::push_depth`; 1 = each \
          batch waits for the answer to the one before). *raw SQLite* = the same rows inserted into a plain \
          rusqlite table `(entity, id, data, PRIMARY KEY(entity, id))`, WAL, synchronous=FULL (as the engine \
-         and server), one transaction, in the same run. *ratio* = upload rate / raw insert rate. *peak RSS* = \
+         and server), one transaction, in the same run. *ratio* = upload rate / raw insert rate. *RSS growth* = \
          how far the process's (engine and embedded server) resident memory peaked above its level when \
          the upload started (`VmHWM` after resetting it, minus `VmRSS` then).",
         &[
