@@ -48,7 +48,19 @@ export function picture(s: Status): Picture {
   if (s.state === "offline") return "offline";
   if (s.state === "syncing") return "syncing";
   if (s.paused || s.state === "paused") return "paused";
+  if (s.pending + s.in_flight > 0) return "syncing";
   return "synced";
+}
+
+/** The overview's headline: the state's word, except that an idle engine
+ * is "Up to date" only when nothing waits, failed or is in conflict (the
+ * tray's picture and status line agree). */
+export function headline(s: Status): string {
+  if (s.state !== "idle") return STATE_WORDS[s.state];
+  if (s.paused) return STATE_WORDS.paused;
+  if (s.failed > 0 || s.conflicts > 0) return "Needs your decision";
+  if (s.pending + s.in_flight > 0) return "Waiting to upload";
+  return STATE_WORDS.idle;
 }
 
 export function plural(n: number, one: string, many: string): string {

@@ -4,7 +4,7 @@ import { api, errorText, onEngineEvent, onSettingsChanged, onStatus } from "./ap
 import type { AppInfo } from "./bindings/AppInfo";
 import type { Status } from "./bindings/Status";
 import { EMPTY_STATUS, type Ctx, type View, type ViewName } from "./ctx";
-import { STATE_WORDS, picture } from "./format";
+import { headline, picture } from "./format";
 import { conflicts } from "./views/conflicts";
 import { failures } from "./views/failures";
 import { history } from "./views/history";
@@ -57,7 +57,7 @@ export function startApp(doc: Document = document) {
       b.textContent = n ? n.toLocaleString() : "";
     }
     doc.getElementById("brand-dot")!.className = `dot ${picture(status)}`;
-    foot.textContent = `${STATE_WORDS[status.state]}${info?.demo ? " · demo" : ""}`;
+    foot.textContent = `${headline(status)}${info?.demo ? " · demo" : ""}`;
   }
 
   // Several status updates can arrive in one frame while a queue drains.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fieldRows, isDeleteConflict, keep, resolutionFromPicks } from "../src/conflict";
-import { ago, picture } from "../src/format";
+import { ago, headline, picture } from "../src/format";
 import { KeysetPager, visibleRange } from "../src/pager";
 import type { Status } from "../src/bindings/Status";
 import { conflict, outbox, status } from "./fixtures";
@@ -83,6 +83,17 @@ describe("status words", () => {
     expect(picture(status({ state: "offline", conflicts: 1 }))).toBe("attention");
     expect(picture(status({ state: "paused", paused: true, failed: 1 }))).toBe("attention");
     expect(picture(status({ state: "needs-sign-in" }))).toBe("attention");
+    expect(picture(status({ pending: 2 }))).toBe("syncing");
+  });
+
+  it("never heads the overview 'Up to date' while anything waits or needs the user", () => {
+    expect(headline(status())).toBe("Up to date");
+    expect(headline(status({ pending: 1 }))).toBe("Waiting to upload");
+    expect(headline(status({ in_flight: 1 }))).toBe("Waiting to upload");
+    expect(headline(status({ conflicts: 2 }))).toBe("Needs your decision");
+    expect(headline(status({ failed: 1, pending: 3 }))).toBe("Needs your decision");
+    expect(headline(status({ paused: true }))).toBe("Paused");
+    expect(headline(status({ state: "offline", conflicts: 1 }))).toBe("Offline");
   });
 
   it("matches the tray for every case the tray's tests wrote", () => {

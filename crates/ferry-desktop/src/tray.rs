@@ -24,9 +24,10 @@ pub enum Picture {
 
 impl Picture {
     /// Fixed precedence: attention (failed, conflict, sign-in, error,
-    /// stalled) > offline > syncing > paused > synced. Attention wins even
-    /// while paused or offline: a parked conflict must never hide behind a
-    /// calmer picture.
+    /// stalled) > offline > syncing > paused > waiting to upload (the
+    /// syncing picture) > synced. Attention wins even while paused or
+    /// offline: a parked conflict must never hide behind a calmer picture,
+    /// and "synced" is never shown while a change waits.
     pub fn for_status(s: &Status) -> Picture {
         let attention = s.failed > 0
             || s.conflicts > 0
@@ -39,6 +40,8 @@ impl Picture {
             Picture::Syncing
         } else if s.paused || s.state == SyncState::Paused {
             Picture::Paused
+        } else if s.pending + s.in_flight > 0 {
+            Picture::Syncing
         } else {
             Picture::Synced
         }
@@ -369,13 +372,14 @@ pub(crate) mod tests {
         for state in [Idle, Syncing, Offline, Paused, Error, Stalled, NeedsSignIn] {
             for (failed, conflicts, paused) in [(0, 0, false), (0, 0, true), (1, 0, false), (0, 1, true), (2, 3, false)]
             {
-                let mut s = status(state);
-                (s.failed, s.conflicts, s.paused) = (failed, conflicts, paused);
-                s.pending = 4;
-                cases.push(serde_json::json!({
-                    "status": {"state": state, "failed": failed, "conflicts": conflicts, "paused": paused, "pending": 4},
-                    "picture": Picture::for_status(&s).name(),
-                }));
+                for pending in [0, 4] {
+                    let mut s = status(state);
+                    (s.failed, s.conflicts, s.paused, s.pending) = (failed, conflicts, paused, pending);
+                    cases.push(serde_json::json!({
+                        "status": {"state": state, "failed": failed, "conflicts": conflicts, "paused": paused, "pending": pending},
+                        "picture": Picture::for_status(&s).name(),
+                    }));
+                }
             }
         }
         let want = serde_json::to_string_pretty(&cases).unwrap() + "\n";
@@ -410,5 +414,31 @@ pub(crate) mod tests {
         assert!(v.status_line.contains("3 waiting"), "{}", v.status_line);
         assert!(v.status_line.contains("1 conflict"), "{}", v.status_line);
         assert!(v.autostart);
+    }
+
+    /// The picture and the status line never say synced while anything
+    /// waits, failed, is in conflict or needs a sign-in.
+    #[test]
+    fn synced_is_said_only_when_nothing_waits() {
+        let synced = |s: &Status| {
+            let v = TrayView::new(s, 10_000, false);
+            (v.picture == Picture::Synced, v.status_line.contains("synced just now"))
+        };
+        let mut s = status(SyncState::Idle);
+        s.last_sync_at = Some(9_000);
+        assert_eq!(synced(&s), (true, true));
+        for change in [
+            |s: &mut Status| s.pending = 2,
+            |s: &mut Status| s.in_flight = 1,
+            |s: &mut Status| s.failed = 1,
+            |s: &mut Status| s.conflicts = 1,
+            |s: &mut Status| s.state = SyncState::NeedsSignIn,
+            |s: &mut Status| s.paused = true,
+        ] {
+            let mut t = s.clone();
+            change(&mut t);
+            assert_eq!(synced(&t), (false, false), "{t:?}: {}", TrayView::new(&t, 10_000, false).status_line);
+            assert!(TrayView::new(&t, 10_000, false).status_line.ends_with("last sync just now"));
+        }
     }
 }

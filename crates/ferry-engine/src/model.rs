@@ -82,7 +82,9 @@ pub struct Status {
 }
 
 impl Status {
-    /// "3 waiting · 1 conflict · synced 2 min ago" — the tray's status line.
+    /// "3 waiting · 1 conflict · last sync 2 min ago" — the tray's status
+    /// line. It says "synced" only when that is the whole truth: idle, not
+    /// paused, nothing waiting, failed or in conflict.
     pub fn summary(&self, now_ms: i64) -> String {
         let mut parts = Vec::new();
         match self.state {
@@ -105,8 +107,10 @@ impl Status {
             let s = if self.conflicts == 1 { "" } else { "s" };
             parts.push(format!("{} conflict{s}", self.conflicts));
         }
+        let settled = self.state == SyncState::Idle && !self.paused && parts.is_empty();
         match self.last_sync_at {
-            Some(at) => parts.push(format!("synced {}", ago(now_ms - at))),
+            Some(at) if settled => parts.push(format!("synced {}", ago(now_ms - at))),
+            Some(at) => parts.push(format!("last sync {}", ago(now_ms - at))),
             None => parts.push("never synced".to_string()),
         }
         parts.join(" · ")

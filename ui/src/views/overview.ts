@@ -1,7 +1,7 @@
 import { api, errorText } from "../api";
 import type { Ctx, View } from "../ctx";
 import { clear, h } from "../dom";
-import { STATE_WORDS, ago, inFuture, picture, plural } from "../format";
+import { ago, headline, inFuture, picture, plural } from "../format";
 
 export function overview(ctx: Ctx): View {
   const el = h("section", { class: "view overview", "data-testid": "view-overview" });
@@ -16,7 +16,7 @@ export function overview(ctx: Ctx): View {
       h("div", { class: `hero ${pic}` },
         h("span", { class: `state-icon ${pic}`, "aria-hidden": "true" }),
         h("div", {},
-          h("h1", { "data-testid": "state-word" }, STATE_WORDS[s.state]),
+          h("h1", { "data-testid": "state-word" }, headline(s)),
           h("p", { class: "muted", "data-testid": "last-sync" },
             s.last_sync_at ? `Last synced ${ago(now - s.last_sync_at)}` : "Not synced yet",
             s.server ? ` · ${s.server}` : "",
