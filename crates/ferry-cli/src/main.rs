@@ -337,14 +337,13 @@ async fn run(cli: Cli) -> Result<()> {
             print::restored(*history_id, &m.to_string(), *json)?;
         }
         Command::Retry { mutation_id, all, with } => match (mutation_id, all) {
-            (Some(id), false) if with.is_some() => {
-                let corrected = engine.correct(id, parse_object(with.as_deref().unwrap_or_default())?)?;
-                outln!("{corrected}")?;
-            }
-            (Some(id), false) => {
-                engine.retry(id)?;
-                outln!("queued again")?;
-            }
+            (Some(id), false) => match with {
+                Some(json) => outln!("{}", engine.correct(id, parse_object(json)?)?)?,
+                None => {
+                    engine.retry(id)?;
+                    outln!("queued again")?;
+                }
+            },
             (None, true) => outln!("{} queued again", engine.retry_all()?)?,
             _ => return Err(usage("give a mutation id (see `ferry queue --state failed`) or --all")),
         },

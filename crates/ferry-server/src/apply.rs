@@ -286,9 +286,11 @@ fn plan_one(
         Decision::Reject(code, message) => return Ok(Outcome::Rejected { code, message }),
     };
 
-    // 6. Content rules, on the record as it would be (a patch merged).
-    if let Some(map) = &write.data {
-        if let Err(broken) = rules.schemas.check(&m.entity, map) {
+    // 6. Content rules, on the record as it would be (a patch merged). The
+    // record becomes a `Value` once, for the validator and for its text.
+    let record = write.data.map(Value::Object);
+    if let Some(record) = &record {
+        if let Err(broken) = rules.schemas.check(&m.entity, record) {
             return Ok(Outcome::Rejected {
                 code: RejectCode::Validation,
                 message: format!("{}/{} breaks this server's rules for {}: {broken}", m.entity, m.record_id, m.entity),
@@ -297,10 +299,10 @@ fn plan_one(
     }
 
     // 7. Apply.
-    let data = match &write.data {
-        Some(map) => {
-            Some(serde_json::to_string(map).map_err(|e| Error::Corrupt(format!("cannot serialize record data: {e}")))?)
-        }
+    let data = match &record {
+        Some(record) => Some(
+            serde_json::to_string(record).map_err(|e| Error::Corrupt(format!("cannot serialize record data: {e}")))?,
+        ),
         None => None,
     };
     if let Some(text) = &data {
