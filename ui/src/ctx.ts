@@ -26,6 +26,7 @@ export const EMPTY_STATUS: Status = {
   conflicts: 0,
   last_sync_at: null,
   last_error: null,
+  problem: null,
   next_retry_at: null,
   progress: null,
   server: null,

@@ -7,4 +7,4 @@ export type AppInfo = { version: string,
 /**
  * Running with `--demo` (own data dir, embedded server).
  */
-demo: boolean, data_dir: string, };
+demo: boolean, data_dir: string, locale: string, };

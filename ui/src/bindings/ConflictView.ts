@@ -3,7 +3,7 @@
 /**
  * An open conflict, parked for the user.
  */
-export type ConflictView = { id: string, entity: string, record_id: string, 
+export type ConflictView = { id: string, entity: string, record_id: string, label: string, 
 /**
  * The last server state both sides started from (`None`: the record was new).
  */

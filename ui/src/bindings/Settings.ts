@@ -8,4 +8,4 @@ export type Settings = { server: string | null, user: string | null, autostart: 
 /**
  * One row per entity type the app knows (set or default policy).
  */
-policies: Array<PolicyRow>, };
+policies: Array<PolicyRow>, language: string, };
