@@ -16,6 +16,8 @@ export interface View {
   /** Called when the engine's status or events say the data may have changed. */
   refresh(): void;
   dispose?(): void;
+  /** Settles when the first load is shown (the shell refocuses after it). */
+  ready?: Promise<void>;
 }
 
 export const EMPTY_STATUS: Status = {
