@@ -112,14 +112,11 @@ try {
           n += await axe(page, lang, scheme, "history, a row and a run's Details open");
         }
         if (view === "conflicts") {
-          await page.click('[data-testid="conflict"][data-record="act-001"] [data-testid="pick-local-hours"]');
+          const card = '[data-testid="conflict"][data-record="act-001"]';
+          for (const pick of ["pick-local-hours", "pick-remote-title", "pick-local-notes"]) await page.click(`${card} [data-testid="${pick}"]`);
+          if (screenshots && scheme === "light") await page.screenshot({ path: join(SHOTS, lang, "conflict-picks.png") });
           await page.click('[data-testid="conflict-select"]');
-          n += await axe(page, lang, scheme, "conflicts, a pick chosen and one selected");
-          if (screenshots && scheme === "light") {
-            await page.click('[data-testid="conflict"][data-record="act-001"] [data-testid="pick-remote-title"]');
-            await page.click('[data-testid="conflict"][data-record="act-001"] [data-testid="pick-local-notes"]');
-            await page.screenshot({ path: join(SHOTS, lang, "conflict-picks.png") });
-          }
+          n += await axe(page, lang, scheme, "conflicts, picks chosen and one selected");
         }
         if (view === "failures") {
           await page.click('[data-testid="edit"]');
