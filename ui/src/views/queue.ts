@@ -13,13 +13,13 @@ import { KeysetPager, visibleRange } from "../pager";
 
 export const ROW_HEIGHT = 34;
 
-/** What a row says about its last error, in plain words (the engine's text
- * is in the cell's title, for details). */
+/** What a row says, in plain words: when Ferry tries again, or where the
+ * user decides (the engine's error text is the cell's title, for details). */
 export function queueNote(it: QueueItem, now: number): string {
   if (it.state === "failed") return t("queue-note-failed");
   if (it.state === "conflict") return t("queue-note-conflict");
-  if (it.state === "in-flight") return it.last_error ? t("queue-note-sending-again") : "";
-  if (!it.last_error) return "";
+  if (it.state === "in-flight") return t("queue-note-sending");
+  if (!it.last_error && it.attempts === 0) return t("queue-note-next-upload");
   return it.next_attempt_at && it.next_attempt_at > now
     ? t("queue-note-retry", { when: inFuture(it.next_attempt_at - now) })
     : t("queue-note-retry-soon");
@@ -45,7 +45,7 @@ export function queue(ctx: Ctx): View {
   const col = (id: string) => h("span", { role: "columnheader" }, t(id));
   const head = h("div", { class: "qrow qhead", role: "row", "aria-rowindex": 1 },
     col("queue-col-state"), col("queue-col-record"), col("queue-col-change"), col("queue-col-tries"),
-    col("queue-col-next"), col("queue-col-edited"), col("queue-col-note"));
+    col("queue-col-edited"), col("queue-col-note"));
   const spacer = h("div", { class: "spacer" });
   const rows = h("div", { class: "rows" });
   // Focusable so the keyboard can scroll it.
@@ -65,10 +65,9 @@ export function queue(ctx: Ctx): View {
     const note = queueNote(it, now);
     return h("div", { class: `qrow ${it.state}`, role: "row", "aria-rowindex": index + 2, "data-testid": "queue-row", "data-seq": it.seq },
       cell({}, h("span", { class: `pill ${it.state}` }, t(`queue-state-${it.state}`))),
-      cell({ class: "rec", title: `${it.entity}/${it.record_id}` }, h("b", { "data-testid": "queue-label" }, it.label || it.record_id), " ", h("span", { class: "muted small" }, it.entity)),
+      cell({ class: "rec", title: `${it.label || it.record_id} — ${it.entity}/${it.record_id}` }, h("b", { "data-testid": "queue-label" }, it.label || it.record_id), " ", h("span", { class: "muted small" }, it.entity)),
       cell({}, t(`queue-op-${it.op === "delete" ? "delete" : "upsert"}`)),
       cell({}, number(it.attempts)),
-      cell({}, it.next_attempt_at && it.next_attempt_at > now ? inFuture(it.next_attempt_at - now) : it.state === "pending" ? t("in-now") : "—"),
       cell({ title: dateTime(it.edited_at) }, ago(now - it.edited_at)),
       cell({ class: it.state === "failed" || it.state === "conflict" ? "err" : "", title: it.last_error ?? "", "data-testid": "queue-note" }, note));
   }
