@@ -60,7 +60,9 @@ export function keepFocus(root: HTMLElement, paint: () => void, fallback?: () =>
   paint();
   if (key === null || (doc.activeElement && doc.activeElement !== doc.body && root.contains(doc.activeElement))) return;
   const again = [...root.querySelectorAll<HTMLElement>("[data-key],[data-testid]")].find((e) => focusKey(e) === key);
-  const target = again && !(again as HTMLButtonElement).disabled ? again : fallback?.();
+  // A control that went (or got disabled, or hidden) cannot hold the focus.
+  const usable = again && !(again as HTMLButtonElement).disabled && !again.closest(".hidden");
+  const target = usable ? again : fallback?.();
   target?.focus();
 }
 

@@ -133,7 +133,7 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
       capped.textContent = t("conflicts-capped", { shown: items.length, total: total() });
       capped.classList.toggle("hidden", hidden <= 0 || !atCap);
       renderBulk();
-    });
+    }, () => heading);
     if (refocus !== null && !busy) {
       const at = refocus;
       refocus = null;
@@ -153,6 +153,8 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
   }
 
   async function resolveAll(side: Side, ids: string[] | null) {
+    // The bulk buttons may go with the cards: the first card left, or the heading, takes the focus.
+    if (bulk.contains(el.ownerDocument.activeElement)) refocus = 0;
     busy = true; render();
     try {
       const n = await api.resolveAll(side, ids);

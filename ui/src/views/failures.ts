@@ -15,7 +15,7 @@ export function failures(ctx: Ctx): View {
   const list = h("div", { class: "list" });
   const heading = h("h1", { tabindex: -1 }, t("failures-title"));
   const more = h("button", { class: "hidden", "data-testid": "failures-more", onclick: () => void pager.loadMore().then(render) }, t("show-more"));
-  const retryAll = h("button", { "data-testid": "retry-all", onclick: () => void act(api.retryAll(), t("toast-retrying-all")) }, t("failures-retry-all"));
+  const retryAll = h("button", { "data-testid": "retry-all", onclick: () => { refocus = 0; void act(api.retryAll(), t("toast-retrying-all")); } }, t("failures-retry-all"));
   el.append(h("div", { class: "toolbar" }, heading, retryAll), list, more);
   // Discard needs a second click on the same row: it throws a change away.
   let confirming: string | null = null;
@@ -132,15 +132,15 @@ export function failures(ctx: Ctx): View {
   }
 
   function render() {
-    keepFocus(list, () => {
+    keepFocus(el, () => {
       clear(list);
       if (pager.items.length === 0 && pager.done) {
         list.append(h("p", { class: "empty", "data-testid": "failures-empty" }, t("failures-empty")));
       }
       list.append(...pager.items.map(item));
-    });
-    more.classList.toggle("hidden", pager.done);
-    retryAll.toggleAttribute("disabled", pager.items.length === 0);
+      more.classList.toggle("hidden", pager.done);
+      retryAll.toggleAttribute("disabled", pager.items.length === 0);
+    }, () => heading);
     if (refocus !== null) {
       const at = refocus;
       refocus = null;

@@ -31,7 +31,7 @@ export function settings(ctx: Ctx): View {
   }
 
   function render() {
-    keepFocus(body, () => paint());
+    keepFocus(body, () => paint(), () => heading);
   }
 
   function paint() {
