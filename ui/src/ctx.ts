@@ -8,7 +8,8 @@ export interface Ctx {
   status(): Status;
   info(): AppInfo | null;
   go(view: ViewName): void;
-  toast(message: string, kind?: "ok" | "error"): void;
+  /** A line at the bottom for a few seconds (`ms`: longer, for a message to copy from). */
+  toast(message: string, kind?: "ok" | "error", ms?: number): void;
 }
 
 export interface View {

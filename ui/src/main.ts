@@ -33,11 +33,11 @@ export function startApp(doc: Document = document) {
     status: () => status,
     info: () => info,
     go: (name) => go(name),
-    toast(message, kind = "ok") {
+    toast(message, kind = "ok", ms) {
       toastEl.textContent = message;
       toastEl.className = `toast ${kind}`;
       clearTimeout(toastTimer);
-      toastTimer = setTimeout(() => toastEl.classList.add("hidden"), kind === "error" ? 8000 : 3000);
+      toastTimer = setTimeout(() => toastEl.classList.add("hidden"), ms ?? (kind === "error" ? 8000 : 3000));
     },
   };
 

@@ -122,7 +122,7 @@ export function settings(ctx: Ctx): View {
   async function saveDiagnostics() {
     try {
       const path = await api.saveDiagnostics(includeRecords);
-      ctx.toast(t("toast-diagnostics-saved", { path }));
+      ctx.toast(t("toast-diagnostics-saved", { path }), "ok", 15_000);
     } catch (e) { ctx.toast(errorText(e), "error"); }
   }
 
