@@ -134,6 +134,14 @@ describe("plain words, details on demand", () => {
     expect(v.el.querySelector("details")!.open).toBe(true);
   });
 
+  it("an expired sign-in is said once, with the engine's text behind Details", () => {
+    const v = overview(ctx({ status: () => status({ state: "needs-sign-in", server: "https://s", problem: "sign-in-needed", last_error: "refresh token rejected (401)" }) }));
+    expect(v.el.textContent!.match(/sign in again/gi)).toHaveLength(1);
+    const box = byTestId(v.el, "last-error")[0];
+    expect(box.textContent).toContain("Your sign-in expired");
+    expect(box.querySelector("details pre")!.textContent).toBe("refresh token rejected (401)");
+  });
+
   it("a failed sync run in History: plain words, the error behind Details", async () => {
     ipc({
       history: () => [],

@@ -55,13 +55,20 @@ export function overview(ctx: Ctx): View {
       ),
     );
     const notes: HTMLElement[] = [];
-    if (s.state === "needs-sign-in") {
-      notes.push(callout(t("overview-sign-in-expired"), t("overview-go-sign-in"), "settings"));
+    // The sign-in callout already says it in plain words: no second one.
+    const signIn = s.state === "needs-sign-in";
+    if (signIn) {
+      const c = callout(t("overview-sign-in-expired"), t("overview-go-sign-in"), "settings");
+      if (s.last_error) {
+        c.dataset.testid = "last-error";
+        c.append(details(t("details"), s.last_error, "details", detailsOpen));
+      }
+      notes.push(c);
     }
     if (s.conflicts > 0) notes.push(callout(t("overview-conflicts-need", { n: s.conflicts }), t("overview-go-resolve"), "conflicts"));
     if (s.failed > 0) notes.push(callout(t("overview-failed-refused", { n: s.failed }), t("overview-go-review"), "failures"));
     if (s.state === "stalled") notes.push(callout(t("overview-stalled", { n: waiting }), t("overview-go-queue"), "queue"));
-    if (s.last_error && s.state !== "idle") {
+    if (s.last_error && s.state !== "idle" && !signIn) {
       notes.push(h("div", { class: "callout problem", "data-testid": "last-error" },
         h("p", { "data-testid": "problem" }, problemWords(s.problem, s.next_retry_at, now)),
         details(t("details"), s.last_error, "details", detailsOpen)));
