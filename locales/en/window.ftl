@@ -280,6 +280,7 @@ settings-about = Ferry { $version } · data in { $dir }
 
 ## Toasts
 
+toast-error = That didn't work: { $reason }
 toast-syncing = Syncing now
 toast-paused = Paused
 toast-resumed = Resumed

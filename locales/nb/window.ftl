@@ -280,6 +280,7 @@ settings-about = Ferry { $version } · data i { $dir }
 
 ## Meldinger
 
+toast-error = Det gikk ikke: { $reason }
 toast-syncing = Synkroniserer nå
 toast-paused = Satt på pause
 toast-resumed = Fortsetter

@@ -34,7 +34,8 @@ export function startApp(doc: Document = document) {
     info: () => info,
     go: (name) => go(name),
     toast(message, kind = "ok", ms) {
-      toastEl.textContent = message;
+      // A command's refusal is the engine's text: say first that it did not work.
+      toastEl.textContent = kind === "error" ? t("toast-error", { reason: message }) : message;
       toastEl.className = `toast ${kind}`;
       clearTimeout(toastTimer);
       toastTimer = setTimeout(() => toastEl.classList.add("hidden"), ms ?? (kind === "error" ? 8000 : 3000));

@@ -107,6 +107,18 @@ describe("the shell", () => {
 });
 
 describe("plain words, details on demand", () => {
+  it("a refused command's toast says first that it did not work", async () => {
+    document.body.innerHTML = SHELL;
+    ipc({ app_info: () => info("nb"), status: () => status({ server: "https://s" }), sync_now: () => { throw "engine is shutting down"; } }, true);
+    const app = startApp(document);
+    await app.ready;
+    document.querySelector<HTMLElement>("[data-testid=sync-now]")!.click();
+    await settle();
+    const toast = document.querySelector("[data-testid=toast]")!;
+    expect(toast.textContent).toBe("Det gikk ikke: engine is shutting down");
+    expect(toast.getAttribute("role")).toBe("status");
+  });
+
   it("the overview says what happened and when Ferry tries again; the engine's text is behind Details", () => {
     const s = status({
       state: "offline", server: "https://s", problem: "unreachable", next_retry_at: Date.now() + 3500,
