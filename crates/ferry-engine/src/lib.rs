@@ -25,6 +25,7 @@ pub mod clock;
 mod decisions;
 mod error;
 mod filelock;
+pub mod label;
 pub mod model;
 pub mod resolve;
 pub mod server_url;
@@ -301,6 +302,25 @@ impl Engine {
     /// Entities with a policy other than the default.
     pub fn policies(&self) -> Result<Vec<(String, ConflictPolicy)>> {
         self.inner.store.policies()
+    }
+
+    /// Sets the field whose value labels the records of `entity` in the
+    /// queue, the conflicts and the history (`None`: back to the default,
+    /// see [`label`]). An entity with no records yet is fine.
+    pub fn set_title_field(&self, entity: &str, field: Option<&str>) -> Result<()> {
+        ferry_protocol::validate_entity(entity).map_err(EngineError::Invalid)?;
+        if let Some(field) = field {
+            label::validate_field(field).map_err(EngineError::Invalid)?;
+        }
+        self.inner.store.set_title_field(entity, field)?;
+        // Another process's window shows labels too: let it look again.
+        self.inner.signal_other_processes();
+        Ok(())
+    }
+
+    /// The title fields set, `(entity, field)` by entity name.
+    pub fn title_fields(&self) -> Result<Vec<(String, String)>> {
+        self.inner.store.title_field_list()
     }
 
     pub fn set_pull_interval(&self, every: Duration) -> Result<()> {
