@@ -23,9 +23,11 @@ mod account;
 pub mod auth;
 pub mod clock;
 mod decisions;
+mod diagnostics;
 mod error;
 mod filelock;
 pub mod label;
+pub mod logs;
 pub mod model;
 pub mod resolve;
 pub mod server_url;
@@ -46,6 +48,7 @@ use uuid::Uuid;
 use crate::store::settings;
 
 pub use auth::TokenStoreChoice;
+pub use diagnostics::{DiagnosticsOptions, DiagnosticsReport};
 pub use error::{EngineError, Result};
 pub use model::*;
 pub use server_url::{read_ca_cert, ServerOptions};
@@ -333,6 +336,16 @@ impl Engine {
 
     pub fn pull_interval(&self) -> Duration {
         self.inner.pull_interval()
+    }
+
+    // ------------------------------------------------------------ support
+
+    /// Writes one `.tar.gz` at `to` describing this data dir for whoever
+    /// helps the user: status, settings, queue, conflicts, history, sync
+    /// runs and the newest logs — never a token, and record contents only
+    /// with `options.include_records`. Refuses to replace an existing file.
+    pub fn save_diagnostics(&self, to: &Path, options: DiagnosticsOptions) -> Result<DiagnosticsReport> {
+        diagnostics::save(self, to, options)
     }
 
     // ------------------------------------------------------------ sync

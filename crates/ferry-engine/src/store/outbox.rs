@@ -641,6 +641,26 @@ mod tests {
 
     /// Dropping a failed change leaves the server's version with the
     /// record's other queued changes on top, not the dropped content.
+    /// The label comes from the record as it is now, or when it is gone,
+    /// from what the change itself says; the title field is per entity.
+    #[test]
+    fn queue_rows_carry_the_records_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "x", json!({"title": "First", "ref": 7}));
+        put(&s, "x", json!({"title": "Second", "ref": 8}));
+        put(&s, "y", json!({"title": "Gone soon"}));
+        let del = WriteOp { entity: "a".into(), record_id: "y".into(), op: Op::Delete, payload: None };
+        s.write(&del, 1, 1).unwrap();
+        let labels = |s: &Store| s.queue(None, None, 10).unwrap().into_iter().map(|i| i.label).collect::<Vec<_>>();
+        assert_eq!(labels(&s), ["Second", "Second", "Gone soon", "y"]);
+        s.set_title_field("a", Some("ref")).unwrap();
+        assert_eq!(labels(&s), ["8", "8", "Gone soon", "y"]);
+        s.set_title_field("other", Some("title")).unwrap();
+        s.set_title_field("a", None).unwrap();
+        assert_eq!(labels(&s), ["Second", "Second", "Gone soon", "y"]);
+    }
+
     #[test]
     fn discarding_replays_the_records_other_queued_changes() {
         let dir = tempfile::tempdir().unwrap();

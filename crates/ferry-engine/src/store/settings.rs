@@ -250,6 +250,22 @@ impl Store {
             .collect())
     }
 
+    /// Every setting as stored, by key (for diagnostics).
+    pub fn all_settings(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT key, value FROM settings ORDER BY key")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A setting by its raw key, as an older or newer Ferry may have left it.
+    #[cfg(test)]
+    pub(crate) fn put_raw_setting(&self, key: &str, value: &str) -> Result<()> {
+        put_text(&self.conn(), key, value)
+    }
+
     /// Sets (or with `None` forgets) the title field of `entity`.
     pub fn set_title_field(&self, entity: &str, field: Option<&str>) -> Result<()> {
         let key = format!("{TITLE_PREFIX}{entity}");
