@@ -1,12 +1,14 @@
 //! `ferry diagnostics`: one archive that explains a sync problem, with no
-//! token in any byte of it and record contents only on request; and
-//! `ferry title`, which chooses the label the queue shows.
+//! token in any byte of it and record contents only on request; the kind
+//! of problem the status names; and `ferry title`, which chooses the label
+//! the queue shows.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use ferry_e2e::ferry::{wait_for, Ferry};
+use ferry_e2e::proxy::{Fault, FaultProxy};
 use ferry_e2e::server::TestServer;
 use serde_json::{json, Value};
 
@@ -147,4 +149,36 @@ fn the_title_field_chooses_the_label_the_queue_shows() {
     let bad = a.run(&["title", "Not An Entity", "x"]);
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("entity name"), "{}", bad.stderr);
+}
+
+/// A server that answers 503 and one that cannot be reached are different
+/// troubles, and other processes see which (`ferry status` after `ferry
+/// sync`); a good sync clears both the error and its kind.
+#[test]
+fn the_status_names_the_kind_of_trouble() {
+    let server = TestServer::start();
+    server.add_user("mentor", "org1", "pw");
+    let proxy = FaultProxy::start(&server.url());
+    let a = Ferry::new();
+    a.connect(&proxy.url(), "mentor", "pw");
+    a.put("activity", "a1", &json!({"title": "Visit"}));
+    assert_eq!(a.status()["problem"], Value::Null);
+
+    proxy.set(Fault::Status { code: 503, retry_after: None });
+    assert_eq!(a.sync().code, 5);
+    let s = a.status();
+    assert_eq!(s["problem"], "server-error", "{s}");
+    assert!(s["last_error"].as_str().unwrap().contains("503"), "{s}");
+
+    proxy.set(Fault::Pass);
+    proxy.set_refusing(true);
+    assert_eq!(a.sync().code, 5);
+    let s = a.status();
+    assert_eq!(s["problem"], "unreachable", "{s}");
+    assert!(a.run(&["status"]).ok().stdout.contains("problem:    unreachable"));
+
+    proxy.set_refusing(false);
+    a.sync().ok();
+    let s = a.status();
+    assert_eq!((&s["problem"], &s["last_error"]), (&Value::Null, &Value::Null), "{s}");
 }
