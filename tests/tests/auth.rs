@@ -139,10 +139,19 @@ fn no_token_in_the_data_dir_or_any_log() {
     a.stop_daemon();
     let mut haystacks: Vec<(String, Vec<u8>)> =
         vec![("daemon log".into(), a.daemon_log().into_bytes()), ("server log".into(), server.log().into_bytes())];
-    for entry in std::fs::read_dir(a.data_dir()).unwrap() {
-        let p = entry.unwrap().path();
-        haystacks.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+    // Every file, in folders too (the daemon's own log file is in logs/).
+    let mut dirs = vec![a.data_dir()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                haystacks.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
     }
+    assert!(haystacks.iter().any(|(name, _)| name.contains("/logs/ferry.log.")), "the daemon's log file is read too");
     for (name, bytes) in &haystacks {
         let text = String::from_utf8_lossy(bytes);
         for (access, refresh) in &seen {

@@ -16,6 +16,10 @@ last_sync_at: number | null,
  */
 last_error: string | null, problem: Problem | null, 
 /**
+ * What kind of trouble `last_error` is; `None` exactly when it is.
+ */
+problem: Problem | null, 
+/**
  * When the engine will try again after a transient failure.
  */
 next_retry_at: number | null, progress: Progress | null, server: string | null, user: string | null, paused: boolean, };

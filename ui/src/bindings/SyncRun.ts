@@ -8,4 +8,9 @@ export type SyncRun = { started_at: number, finished_at: number, uploaded: numbe
 /**
  * `None` if the run succeeded.
  */
-error: string | null, problem: Problem | null, };
+error: string | null, 
+/**
+ * What kind of trouble `error` was (`None` if the run succeeded, and
+ * for runs recorded before kinds were kept).
+ */
+problem: Problem | null, };
