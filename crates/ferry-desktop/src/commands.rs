@@ -10,6 +10,7 @@ use ferry_engine::Resolution;
 use ferry_ipc::{Answer, AppInfo, HostMessage, PolicyRow, Request, Settings};
 use serde::Serialize;
 
+use crate::engine_bridge::ConflictPolicy;
 use crate::App;
 
 /// Entity types the settings view always offers a policy for.
@@ -51,6 +52,7 @@ fn handle_blocking(app: &App, req: Request) -> Answer {
             version: env!("CARGO_PKG_VERSION").to_string(),
             demo: app.demo,
             data_dir: app.data_dir.display().to_string(),
+            locale: app.locale().code().to_string(),
         }),
         Request::Status => ok(bridge.status()),
         // Keyset paging on `seq`: page N costs what page 1 does, however
@@ -142,6 +144,20 @@ fn handle_blocking(app: &App, req: Request) -> Answer {
         }
         Request::SetAutostart { on } => ok(app.set_autostart(on)?),
         Request::SetPolicy { entity, policy } => ok(bridge.set_policy(&entity, policy)?),
+        Request::SetLanguage { language } => ok(app.set_language(&language)?),
+        Request::SetTitleField { entity, field } => {
+            let field = field.as_deref().map(str::trim).filter(|f| !f.is_empty());
+            bridge.set_title_field(entity.trim(), field)?;
+            // Lists show the new labels when the window reloads.
+            app.settings_changed();
+            ok(())
+        }
+        Request::SaveDiagnostics { include_records } => {
+            let to = crate::diagnostics::target_path();
+            let written = bridge.save_diagnostics(&to, include_records)?;
+            tracing::info!(path = %written.display(), include_records, "diagnostics saved");
+            ok(written.display().to_string())
+        }
         // Handled on the runtime (they talk to the server).
         Request::SetServer { .. } | Request::Login { .. } | Request::Logout => {
             Err("internal: an async command reached the blocking path".into())
@@ -163,19 +179,7 @@ async fn set_server(app: &App, url: String) -> Answer {
 
 pub fn settings(app: &App) -> Result<Settings, String> {
     let status = app.bridge.status();
-    let set = app.bridge.policies()?;
-    let mut policies: Vec<PolicyRow> = KNOWN_ENTITIES
-        .iter()
-        .map(|e| PolicyRow {
-            entity: e.to_string(),
-            policy: set.iter().find(|(n, _)| n == e).map(|(_, p)| *p).unwrap_or_default(),
-        })
-        .collect();
-    for (entity, policy) in set {
-        if !KNOWN_ENTITIES.contains(&entity.as_str()) {
-            policies.push(PolicyRow { entity, policy });
-        }
-    }
+    let policies = policy_rows(app.bridge.policies()?, app.bridge.title_fields()?);
     Ok(Settings {
         server: status.server,
         user: status.user,
@@ -183,7 +187,27 @@ pub fn settings(app: &App) -> Result<Settings, String> {
         notifications: app.prefs.lock().unwrap().notifications,
         pull_interval_secs: app.bridge.pull_interval().as_secs(),
         policies,
+        language: app.prefs.lock().unwrap().language.clone(),
     })
+}
+
+/// One row per known entity, then per other entity that has a policy or a
+/// title field set, in that order.
+fn policy_rows(set: Vec<(String, ConflictPolicy)>, titles: Vec<(String, String)>) -> Vec<PolicyRow> {
+    let mut entities: Vec<String> = KNOWN_ENTITIES.iter().map(|e| e.to_string()).collect();
+    for name in set.iter().map(|(e, _)| e).chain(titles.iter().map(|(e, _)| e)) {
+        if !entities.contains(name) {
+            entities.push(name.clone());
+        }
+    }
+    entities
+        .into_iter()
+        .map(|entity| PolicyRow {
+            policy: set.iter().find(|(n, _)| *n == entity).map(|(_, p)| *p).unwrap_or_default(),
+            title_field: titles.iter().find(|(n, _)| *n == entity).map(|(_, f)| f.clone()),
+            entity,
+        })
+        .collect()
 }
 
 impl App {
@@ -192,5 +216,26 @@ impl App {
         if let Some(w) = self.window.get() {
             w.send(HostMessage::SettingsChanged);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_rows_carry_title_fields_and_every_entity_once() {
+        let rows = policy_rows(
+            vec![("activity".into(), ConflictPolicy::Manual), ("shift".into(), ConflictPolicy::Merge)],
+            vec![("expense".into(), "description".into()), ("volunteer".into(), "full_name".into())],
+        );
+        let names: Vec<&str> = rows.iter().map(|r| r.entity.as_str()).collect();
+        assert_eq!(names, ["activity", "expense", "contact", "shift", "volunteer"]);
+        assert_eq!(rows[0].policy, ConflictPolicy::Manual);
+        assert_eq!(rows[0].title_field, None);
+        assert_eq!(rows[1].title_field.as_deref(), Some("description"));
+        assert_eq!(rows[1].policy, ConflictPolicy::default());
+        assert_eq!(rows[3].policy, ConflictPolicy::Merge);
+        assert_eq!(rows[4].title_field.as_deref(), Some("full_name"));
     }
 }
