@@ -147,6 +147,30 @@ pub enum Command {
         /// lww, server-wins, client-wins, merge or manual
         policy: Option<String>,
     },
+    /// Show or set the field whose value labels an entity's records in
+    /// `ferry queue` and `ferry conflicts` (default: title, name or
+    /// description, else the record id).
+    Title {
+        entity: String,
+        /// The record field to show (leave out to see the current one).
+        field: Option<String>,
+        /// Go back to the default (title, name or description).
+        #[arg(long, conflicts_with = "field")]
+        default: bool,
+    },
+    /// Save a diagnostics archive (.tar.gz) to send to whoever helps you:
+    /// status, settings, the queue, conflicts, history, sync runs and the
+    /// recent logs. Never a password or token; record contents only with
+    /// --include-records.
+    Diagnostics {
+        /// The archive to write; an existing file is never replaced.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Also include record ids, labels and contents (queued changes,
+        /// conflict sides, resolutions).
+        #[arg(long)]
+        include_records: bool,
+    },
     /// Stop syncing until `ferry resume`.
     Pause,
     /// Sync again after `ferry pause`.

@@ -17,6 +17,7 @@ use ferry_engine::{
     ConflictPolicy, Engine, EngineConfig, EngineError, Fields, MutationState, Resolution, Side, TokenStoreChoice,
 };
 use ferry_protocol::Op;
+use tracing_appender::non_blocking::WorkerGuard;
 
 use args::{Cli, Command};
 use out::outln;
@@ -60,7 +61,10 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Daemon));
+    // The daemon runs all day: it also logs to a file in its data dir, for
+    // `ferry diagnostics` (kept flushing until main returns).
+    let log_file = matches!(cli.command, Command::Daemon).then(|| data_dir(&cli).ok()).flatten();
+    let _log_guard = init_logging(matches!(cli.command, Command::Daemon), log_file.as_deref());
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -103,17 +107,35 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-fn init_logging(daemon: bool) {
+/// Logs to stderr, and with `file_in` (a data dir) also to the daily log
+/// file there ([`ferry_engine::logs`]); the guard flushes that one.
+fn init_logging(daemon: bool, file_in: Option<&std::path::Path>) -> Option<WorkerGuard> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
     let default = if daemon { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colour codes only for people; log files and pipes get plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    let mut file_error = None;
+    let (file, guard) = match file_in.map(ferry_engine::logs::file_writer) {
+        Some(Ok((writer, guard))) => {
+            (Some(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false)), Some(guard))
+        }
+        Some(Err(e)) => {
+            file_error = Some(e);
+            (None, None)
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(filter).with(stderr).with(file).init();
+    if let (Some(e), Some(dir)) = (file_error, file_in) {
+        // Syncing matters more than the log file: go on without it.
+        tracing::warn!(error = %e, dir = %ferry_engine::logs::log_dir(dir).display(), "cannot write the log file; logging to stderr only");
+    }
+    guard
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
@@ -361,6 +383,19 @@ async fn run(cli: Cli) -> Result<()> {
             }
             None => outln!("{entity}: {}", engine.policy(entity)?.as_str())?,
         },
+        Command::Title { entity, field, default } => {
+            if *default {
+                engine.set_title_field(entity, None)?;
+            } else if let Some(field) = field {
+                engine.set_title_field(entity, Some(field))?;
+            }
+            let set = engine.title_fields()?.into_iter().find(|(e, _)| e == entity).map(|(_, f)| f);
+            print::title_field(entity, set.as_deref())?;
+        }
+        Command::Diagnostics { to, include_records } => {
+            let options = ferry_engine::DiagnosticsOptions { include_records: *include_records };
+            print::diagnostics(&engine.save_diagnostics(to, options)?, *include_records)?;
+        }
         Command::Pause => {
             engine.set_paused(true)?;
             outln!("paused")?;

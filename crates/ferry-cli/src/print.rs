@@ -3,7 +3,7 @@
 use anyhow::Result;
 use ferry_engine::model::ago;
 use ferry_engine::resolve::format_time;
-use ferry_engine::{ConflictView, Fields, QueueItem, ResolutionEntry, Status};
+use ferry_engine::{ConflictView, DiagnosticsReport, Fields, QueueItem, ResolutionEntry, Status};
 use serde_json::Value;
 
 use crate::out::{self, outln};
@@ -47,6 +47,9 @@ pub fn status(s: &Status, as_json: bool) -> Result<()> {
     }
     if let Some(e) = &s.last_error {
         outln!("last error: {e}")?;
+    }
+    if let Some(p) = s.problem {
+        outln!("problem:    {}", p.as_str())?;
     }
     Ok(())
 }
@@ -143,22 +146,24 @@ pub fn queue(items: &[QueueItem], limit: u32) -> Result<()> {
         return Ok(());
     }
     outln!(
-        "{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  last error",
+        "{:<8} {:<36} {:<9} {:<7} {:<30} {:<30} {:>8}  last error",
         "seq",
         "mutation",
         "state",
         "op",
         "record",
+        "label",
         "attempts"
     )?;
     for i in items {
         outln!(
-            "{:<8} {:<36} {:<9} {:<7} {:<30} {:>8}  {}",
+            "{:<8} {:<36} {:<9} {:<7} {:<30} {:<30} {:>8}  {}",
             i.seq,
             i.mutation_id,
             i.state.as_str(),
             i.op,
             format!("{}/{}", i.entity, i.record_id),
+            one_line(&i.label, 30),
             i.attempts,
             i.last_error.as_deref().unwrap_or("")
         )?;
@@ -169,6 +174,18 @@ pub fn queue(items: &[QueueItem], limit: u32) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A label for a line of text: control characters (a newline in a
+/// title) as spaces, at most `width` characters.
+fn one_line(label: &str, width: usize) -> String {
+    let flat: String = label.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if flat.chars().count() <= width {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 fn show(v: &Option<Fields>) -> String {
@@ -203,7 +220,7 @@ pub fn conflicts(
 
 fn conflict_lines(items: &[ConflictView]) -> Result<()> {
     for c in items {
-        outln!("conflict {}  {}/{}", c.id, c.entity, c.record_id)?;
+        outln!("conflict {}  {}/{}  {}", c.id, c.entity, c.record_id, one_line(&c.label, 80))?;
         outln!("  base:   {}", show(&c.base))?;
         outln!("  local:  {}  (edited {})", show(&c.local), format_time(c.local_edited_at))?;
         outln!(
@@ -273,11 +290,12 @@ pub fn history(mut page: impl FnMut(Option<i64>, u32) -> Result<Vec<ResolutionEn
 fn history_lines(items: &[ResolutionEntry]) -> Result<()> {
     for h in items {
         outln!(
-            "{:<6} {}  {}/{}  {} kept ({}): {}{}",
+            "{:<6} {}  {}/{}  {}  {} kept ({}): {}{}",
             h.id,
             format_time(h.at),
             h.entity,
             h.record_id,
+            one_line(&h.label, 80),
             h.winner,
             h.policy.as_str(),
             h.reason,
@@ -288,4 +306,37 @@ fn history_lines(items: &[ResolutionEntry]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// After `ferry title`: the entity's title field now.
+pub fn title_field(entity: &str, field: Option<&str>) -> Result<()> {
+    match field {
+        Some(f) => outln!("{entity}: {f}")?,
+        None => outln!("{entity}: (default: title, name or description, else the record id)")?,
+    }
+    Ok(())
+}
+
+/// After `ferry diagnostics`: where the archive is and what it holds.
+pub fn diagnostics(report: &DiagnosticsReport, include_records: bool) -> Result<()> {
+    outln!("saved diagnostics to {} ({} bytes)", report.path.display(), report.bytes)?;
+    outln!("it holds: {}", report.files.join(", "))?;
+    if include_records {
+        outln!("record ids, labels and contents are included: share it only with someone who may see them")?;
+    } else {
+        outln!("no record contents and never a password or token (add --include-records to include records)")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn labels_fit_one_line_of_a_table() {
+        assert_eq!(one_line("Visit", 30), "Visit");
+        assert_eq!(one_line("two\nlines\tand a tab", 30), "two lines and a tab");
+        assert_eq!(one_line(&"ø".repeat(40), 30), format!("{}…", "ø".repeat(29)));
+    }
 }

@@ -111,12 +111,14 @@ pub(crate) async fn init(inner: &Inner, server_url: &str, options: ServerOptions
         // queued changes these are is kept.
         inner.store.remove_setting(settings::NEEDS_SIGN_IN)?;
         inner.store.remove_setting(settings::LAST_ERROR)?;
+        inner.store.remove_setting(settings::LAST_PROBLEM)?;
         inner.store.remove_setting(settings::OFFLINE)?;
         inner.store.remove_setting(settings::NEXT_RETRY_AT)?;
         inner.store.remove_setting(settings::ORG)?;
         let mut run = inner.run_state();
         run.needs_sign_in = None;
         run.error = None;
+        run.problem = None;
         run.offline = false;
         run.next_retry_at = None;
     }
@@ -264,9 +266,11 @@ pub(crate) async fn logout(inner: &Inner) -> Result<()> {
 fn clear_sign_in_trouble(inner: &Inner) -> Result<()> {
     inner.store.remove_setting(settings::NEEDS_SIGN_IN)?;
     inner.store.remove_setting(settings::LAST_ERROR)?;
+    inner.store.remove_setting(settings::LAST_PROBLEM)?;
     let mut run = inner.run_state();
     run.needs_sign_in = None;
     run.error = None;
+    run.problem = None;
     Ok(())
 }
 

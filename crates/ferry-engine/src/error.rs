@@ -1,5 +1,6 @@
 //! The engine's error type. Every message says what is wrong and what to do.
 
+use crate::model::Problem;
 use crate::transport::TransportError;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,20 @@ pub enum EngineError {
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 impl EngineError {
+    /// What kind of trouble this is, in the status's terms (the text of
+    /// the error stays the details).
+    pub fn problem(&self) -> Problem {
+        match self {
+            EngineError::Transport(t) => t.problem(),
+            EngineError::NotSignedIn | EngineError::NeedsSignIn(_) => Problem::SignInNeeded,
+            EngineError::Database { .. } | EngineError::Db(_) | EngineError::Io { .. } => Problem::LocalData,
+            EngineError::Invalid(_)
+            | EngineError::NotFound(_)
+            | EngineError::NotConfigured
+            | EngineError::TokenStore(_) => Problem::Other,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         EngineError::Io { context: context.into(), source }
     }
@@ -87,5 +102,28 @@ mod tests {
         assert!(bad.contains("damaged") && !bad.contains("nothing already queued"), "{bad}");
         let other = sqlite(5).to_string(); // SQLITE_BUSY: no made-up advice
         assert!(!other.contains(" — "), "{other}");
+    }
+
+    #[test]
+    fn failures_are_classified_for_the_status() {
+        assert_eq!(sqlite(13).problem(), Problem::LocalData);
+        let io = EngineError::io("cannot write", std::io::Error::other("read-only file system"));
+        assert_eq!(io.problem(), Problem::LocalData);
+        assert_eq!(EngineError::NeedsSignIn("refused".into()).problem(), Problem::SignInNeeded);
+        assert_eq!(EngineError::NotSignedIn.problem(), Problem::SignInNeeded);
+        assert_eq!(EngineError::NotConfigured.problem(), Problem::Other);
+        let offline = TransportError::Transient {
+            reason: "connection failed".into(),
+            retry_after: None,
+            cause: crate::transport::TransientCause::Network,
+        };
+        assert_eq!(EngineError::from(offline).problem(), Problem::Unreachable);
+        let busy = TransportError::Transient {
+            reason: "HTTP 503".into(),
+            retry_after: None,
+            cause: crate::transport::TransientCause::Http(503),
+        };
+        assert_eq!(EngineError::from(busy).problem(), Problem::ServerError);
+        assert_eq!(EngineError::from(TransportError::BadResponse("x".into())).problem(), Problem::BadAnswer);
     }
 }

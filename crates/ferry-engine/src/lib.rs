@@ -23,8 +23,11 @@ mod account;
 pub mod auth;
 pub mod clock;
 mod decisions;
+mod diagnostics;
 mod error;
 mod filelock;
+pub mod label;
+pub mod logs;
 pub mod model;
 pub mod resolve;
 pub mod server_url;
@@ -45,6 +48,7 @@ use uuid::Uuid;
 use crate::store::settings;
 
 pub use auth::TokenStoreChoice;
+pub use diagnostics::{DiagnosticsOptions, DiagnosticsReport};
 pub use error::{EngineError, Result};
 pub use model::*;
 pub use server_url::{read_ca_cert, ServerOptions};
@@ -303,6 +307,25 @@ impl Engine {
         self.inner.store.policies()
     }
 
+    /// Sets the field whose value labels the records of `entity` in the
+    /// queue, the conflicts and the history (`None`: back to the default,
+    /// see [`label`]). An entity with no records yet is fine.
+    pub fn set_title_field(&self, entity: &str, field: Option<&str>) -> Result<()> {
+        ferry_protocol::validate_entity(entity).map_err(EngineError::Invalid)?;
+        if let Some(field) = field {
+            label::validate_field(field).map_err(EngineError::Invalid)?;
+        }
+        self.inner.store.set_title_field(entity, field)?;
+        // Another process's window shows labels too: let it look again.
+        self.inner.signal_other_processes();
+        Ok(())
+    }
+
+    /// The title fields set, `(entity, field)` by entity name.
+    pub fn title_fields(&self) -> Result<Vec<(String, String)>> {
+        self.inner.store.title_field_list()
+    }
+
     pub fn set_pull_interval(&self, every: Duration) -> Result<()> {
         self.inner
             .store
@@ -313,6 +336,16 @@ impl Engine {
 
     pub fn pull_interval(&self) -> Duration {
         self.inner.pull_interval()
+    }
+
+    // ------------------------------------------------------------ support
+
+    /// Writes one `.tar.gz` at `to` describing this data dir for whoever
+    /// helps the user: status, settings, queue, conflicts, history, sync
+    /// runs and the newest logs — never a token, and record contents only
+    /// with `options.include_records`. Refuses to replace an existing file.
+    pub fn save_diagnostics(&self, to: &Path, options: DiagnosticsOptions) -> Result<DiagnosticsReport> {
+        diagnostics::save(self, to, options)
     }
 
     // ------------------------------------------------------------ sync

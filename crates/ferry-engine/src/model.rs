@@ -39,6 +39,62 @@ impl SyncState {
     }
 }
 
+/// What kind of trouble the last failure was, so the window and the tray
+/// can say it in plain words (the text stays in `last_error` for Details).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(TS))]
+pub enum Problem {
+    /// No connection, DNS, timeout, connection reset.
+    Unreachable,
+    /// 5xx / server unavailable (503).
+    ServerError,
+    /// 429: the server asks to wait.
+    RateLimited,
+    /// TLS certificate not trusted / wrong host.
+    UntrustedCertificate,
+    /// Refresh failed for good / not signed in.
+    SignInNeeded,
+    /// Not a Ferry answer (proxy page, wrong JSON).
+    BadAnswer,
+    /// The server refused the request itself (a 4xx other than the above).
+    Refused,
+    /// The local database or disk (full, read-only, corrupt).
+    LocalData,
+    Other,
+}
+
+impl Problem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Problem::Unreachable => "unreachable",
+            Problem::ServerError => "server-error",
+            Problem::RateLimited => "rate-limited",
+            Problem::UntrustedCertificate => "untrusted-certificate",
+            Problem::SignInNeeded => "sign-in-needed",
+            Problem::BadAnswer => "bad-answer",
+            Problem::Refused => "refused",
+            Problem::LocalData => "local-data",
+            Problem::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unreachable" => Problem::Unreachable,
+            "server-error" => Problem::ServerError,
+            "rate-limited" => Problem::RateLimited,
+            "untrusted-certificate" => Problem::UntrustedCertificate,
+            "sign-in-needed" => Problem::SignInNeeded,
+            "bad-answer" => Problem::BadAnswer,
+            "refused" => Problem::Refused,
+            "local-data" => Problem::LocalData,
+            "other" => Problem::Other,
+            _ => return None,
+        })
+    }
+}
+
 /// Progress of the current sync run.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "ts", derive(TS))]
@@ -72,6 +128,8 @@ pub struct Status {
     pub last_sync_at: Option<i64>,
     /// What went wrong last, for people (cleared by a successful cycle).
     pub last_error: Option<String>,
+    /// What kind of trouble `last_error` is; `None` exactly when it is.
+    pub problem: Option<Problem>,
     /// When the engine will try again after a transient failure.
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub next_retry_at: Option<i64>,
@@ -206,6 +264,9 @@ pub struct QueueItem {
     pub seq: i64,
     pub entity: String,
     pub record_id: String,
+    /// The record's human label (its title field, else the record id; see
+    /// [`crate::label`]).
+    pub label: String,
     pub op: String,
     pub state: MutationState,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
@@ -293,6 +354,9 @@ pub struct ConflictView {
     pub id: String,
     pub entity: String,
     pub record_id: String,
+    /// The record's human label (its title field, else the record id; see
+    /// [`crate::label`]).
+    pub label: String,
     /// The last server state both sides started from (`None`: the record was new).
     #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown> | null"))]
     pub base: Option<Fields>,
@@ -323,6 +387,9 @@ pub struct ResolutionEntry {
     pub id: i64,
     pub entity: String,
     pub record_id: String,
+    /// The record's human label (its title field, else the record id; see
+    /// [`crate::label`]).
+    pub label: String,
     pub policy: ConflictPolicy,
     /// "local", "remote" or "merged".
     pub winner: String,
@@ -365,6 +432,9 @@ pub struct SyncRun {
     pub conflicts: u64,
     /// `None` if the run succeeded.
     pub error: Option<String>,
+    /// What kind of trouble `error` was (`None` if the run succeeded, and
+    /// for runs recorded before kinds were kept).
+    pub problem: Option<Problem>,
 }
 
 /// The user's choice for an open conflict.

@@ -26,6 +26,8 @@ pub(crate) struct RunState {
     pub syncing: bool,
     pub offline: bool,
     pub error: Option<String>,
+    /// The kind of `error` (`None` for one kept by an older Ferry).
+    pub problem: Option<Problem>,
     pub needs_sign_in: Option<String>,
     pub next_retry_at: Option<i64>,
     pub progress: Option<Progress>,
@@ -66,6 +68,7 @@ impl Inner {
             conflicts: 0,
             last_sync_at: None,
             last_error: None,
+            problem: None,
             next_retry_at: None,
             progress: None,
             server: None,
@@ -101,6 +104,7 @@ impl Inner {
         let mut run = self.run_state();
         run.offline = self.store.setting(settings::OFFLINE)?.unwrap_or(false);
         run.error = self.store.setting(settings::LAST_ERROR)?;
+        run.problem = self.store.setting(settings::LAST_PROBLEM)?;
         run.next_retry_at = self.store.setting(settings::NEXT_RETRY_AT)?;
         if let Some(t) = self.store.setting(settings::LAST_PROGRESS_AT)? {
             run.last_progress_at = t;
@@ -143,16 +147,19 @@ impl Inner {
 
     /// Re-reads what other processes may have changed in the database:
     /// whether a sign-in is needed (`ferry login` clears it) and the last
-    /// error. The pause flag is always read from the database.
+    /// error with its kind. The pause flag is always read from the database.
     pub fn reload_shared_state(&self) {
-        let (Ok(needs_sign_in), Ok(error)) =
-            (self.store.setting(settings::NEEDS_SIGN_IN), self.store.setting(settings::LAST_ERROR))
-        else {
+        let (Ok(needs_sign_in), Ok(error), Ok(problem)) = (
+            self.store.setting(settings::NEEDS_SIGN_IN),
+            self.store.setting(settings::LAST_ERROR),
+            self.store.setting(settings::LAST_PROBLEM),
+        ) else {
             return; // keep what we know; the next wake reads again
         };
         let mut run = self.run_state();
         run.needs_sign_in = needs_sign_in;
         run.error = error;
+        run.problem = problem;
     }
 
     /// A flag that cannot be read counts as not paused: syncing when asked

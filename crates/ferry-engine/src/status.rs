@@ -3,8 +3,8 @@
 //! `ferry status`.
 
 use crate::clock::local_now_ms;
-use crate::model::{Status, SyncState};
-use crate::state::Inner;
+use crate::model::{Problem, Status, SyncState};
+use crate::state::{Inner, RunState};
 use crate::store::settings;
 
 /// The status as it is now: counts from the store, the loop's run state,
@@ -52,10 +52,41 @@ pub(crate) fn compute(inner: &Inner) -> Status {
         conflicts: counts.conflict,
         last_sync_at: inner.store.setting(settings::LAST_SYNC_AT).ok().flatten(),
         last_error: run.needs_sign_in.clone().or_else(|| run.error.clone()),
+        problem: problem_of(&run),
         next_retry_at: run.next_retry_at,
         progress: run.progress,
         server: inner.store.setting(settings::SERVER).ok().flatten(),
         user: inner.store.setting(settings::USER).ok().flatten(),
         paused,
+    }
+}
+
+/// The kind of the status's `last_error`: there is one exactly when there
+/// is an error (an error kept by an older Ferry, without its kind, is
+/// `other`).
+fn problem_of(run: &RunState) -> Option<Problem> {
+    if run.needs_sign_in.is_some() {
+        Some(Problem::SignInNeeded)
+    } else {
+        run.error.as_ref().map(|_| run.problem.unwrap_or(Problem::Other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_exactly_when_an_error() {
+        let mut run = RunState::default();
+        assert_eq!(problem_of(&run), None);
+        run.problem = Some(Problem::Unreachable); // stale kind, no error
+        assert_eq!(problem_of(&run), None);
+        run.error = Some("cannot reach the server (timed out)".into());
+        assert_eq!(problem_of(&run), Some(Problem::Unreachable));
+        run.problem = None;
+        assert_eq!(problem_of(&run), Some(Problem::Other));
+        run.needs_sign_in = Some("refused".into());
+        assert_eq!(problem_of(&run), Some(Problem::SignInNeeded));
     }
 }

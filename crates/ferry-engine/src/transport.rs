@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::clock::{local_now_ms, ServerClock};
+use crate::model::Problem;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
@@ -21,7 +22,7 @@ pub enum TransportError {
     /// (Whether anything retries depends on the caller: the sync loop does, a
     /// sign-in does not; each says so in its own words.)
     #[error("cannot reach the server ({reason})")]
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient { reason: String, retry_after: Option<Duration>, cause: TransientCause },
     /// 401: the access token is missing/expired, or the refresh token is bad.
     #[error("the server refused the sign-in ({code:?}): {message}")]
     Auth { code: ErrorCode, message: String },
@@ -42,7 +43,38 @@ pub enum TransportError {
     BadResponse(String),
 }
 
+/// Why a [`TransportError::Transient`] happened, for [`Problem`]: the
+/// words for people are in its `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransientCause {
+    /// No connection: refused, reset, DNS, timed out.
+    Network,
+    /// The server answered with this HTTP status (5xx, 408, a 429 without
+    /// the protocol's `rate_limited`).
+    Http(u16),
+    /// The TLS handshake failed on the server's certificate.
+    Certificate,
+}
+
 impl TransportError {
+    /// What kind of trouble this is, for the status (see [`Problem`]).
+    pub fn problem(&self) -> Problem {
+        match self {
+            TransportError::Transient { cause, .. } => match cause {
+                TransientCause::Network | TransientCause::Http(408) => Problem::Unreachable,
+                TransientCause::Http(429) => Problem::RateLimited,
+                TransientCause::Http(_) => Problem::ServerError,
+                TransientCause::Certificate => Problem::UntrustedCertificate,
+            },
+            TransportError::Auth { .. } => Problem::SignInNeeded,
+            TransportError::Permanent { .. } => Problem::Refused,
+            TransportError::RateLimited { .. } => Problem::RateLimited,
+            // Reconciled with by the next cycle: no problem of the user's.
+            TransportError::DatabaseChanged { .. } => Problem::Other,
+            TransportError::BadResponse(_) => Problem::BadAnswer,
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -275,6 +307,7 @@ impl Transport {
                     if message.is_empty() { String::new() } else { format!(": {message}") }
                 ),
                 retry_after,
+                cause: TransientCause::Http(status.as_u16()),
             },
             s => TransportError::Permanent { status: s, code, message },
         })
@@ -328,6 +361,7 @@ fn classify_reqwest(e: reqwest::Error) -> TransportError {
                  certificate authority, run `ferry init --server URL --ca-cert FILE`"
             ),
             retry_after: None,
+            cause: TransientCause::Certificate,
         };
     }
     let reason = if e.is_timeout() {
@@ -340,7 +374,7 @@ fn classify_reqwest(e: reqwest::Error) -> TransportError {
         // The source chain: reqwest's top-level message is vague.
         chain
     };
-    TransportError::Transient { reason, retry_after: None }
+    TransportError::Transient { reason, retry_after: None, cause: TransientCause::Network }
 }
 
 /// A `Retry-After` value: delta-seconds, or an HTTP-date (IMF-fixdate, or the
@@ -447,6 +481,58 @@ mod tests {
         Transport::new(&url).health(&clock).await.unwrap();
         server.await.unwrap();
         assert!(clock.offset_ms().abs() < 300, "offset {} ms for a server on this clock", clock.offset_ms());
+    }
+
+    /// A server that answers `status` with a protocol error body.
+    async fn answering(status: u16) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let body = r#"{"error":"unknown","message":"busy"}"#;
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(format!("{head}{body}").as_bytes()).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable_and_a_503_a_server_error() {
+        let clock = ServerClock::new(None);
+        // A port nobody listens on (bound, then released).
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let e = Transport::new(&format!("http://{free}")).health(&clock).await.unwrap_err();
+        assert_eq!(e.problem(), Problem::Unreachable, "{e}");
+        for (status, problem) in [(503, Problem::ServerError), (500, Problem::ServerError), (408, Problem::Unreachable)]
+        {
+            let e = Transport::new(&answering(status).await).health(&clock).await.unwrap_err();
+            assert!(e.is_transient(), "{e}");
+            assert_eq!(e.problem(), problem, "HTTP {status}: {e}");
+        }
+        let e = Transport::new(&answering(400).await).health(&clock).await.unwrap_err();
+        assert_eq!(e.problem(), Problem::Refused, "{e}");
+        let e = Transport::new(&answering(401).await).health(&clock).await.unwrap_err();
+        assert_eq!(e.problem(), Problem::SignInNeeded, "{e}");
+    }
+
+    #[test]
+    fn every_failure_has_its_kind() {
+        let transient = |cause| TransportError::Transient { reason: "x".into(), retry_after: None, cause };
+        assert_eq!(transient(TransientCause::Network).problem(), Problem::Unreachable);
+        assert_eq!(transient(TransientCause::Http(502)).problem(), Problem::ServerError);
+        assert_eq!(transient(TransientCause::Http(429)).problem(), Problem::RateLimited);
+        assert_eq!(transient(TransientCause::Certificate).problem(), Problem::UntrustedCertificate);
+        let limited = TransportError::RateLimited { message: "x".into(), retry_after: None };
+        assert_eq!(limited.problem(), Problem::RateLimited);
+        assert_eq!(TransportError::BadResponse("html".into()).problem(), Problem::BadAnswer);
+        let refused = TransportError::Permanent { status: 413, code: ErrorCode::Unknown, message: "big".into() };
+        assert_eq!(refused.problem(), Problem::Refused);
     }
 
     #[test]

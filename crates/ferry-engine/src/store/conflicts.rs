@@ -4,10 +4,11 @@ use ferry_protocol::{Op, RemoteRecord};
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
+use super::settings::{self, TitleFields};
 use super::{from_json, stamps, to_json, Store};
 use crate::clock::monotonic_now;
 use crate::error::{EngineError, Result};
-use crate::model::{ConflictPolicy, ConflictView, Fields, ResolutionEntry, SyncRun};
+use crate::model::{ConflictPolicy, ConflictView, Fields, Problem, ResolutionEntry, SyncRun};
 
 /// What to write when a conflict is settled (by policy or by the user).
 pub struct Settle<'a> {
@@ -217,8 +218,9 @@ impl Store {
              ORDER BY c.detected_at, c.id LIMIT ?3",
         )?;
         let (at, id) = after.map_or((None, String::new()), |(at, id)| (Some(at), id));
+        let titles = settings::title_fields(&conn)?;
         let rows = stmt
-            .query_map(rusqlite::params![at, id, limit], conflict_from_row)?
+            .query_map(rusqlite::params![at, id, limit], |r| conflict_from_row(r, &titles))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -233,6 +235,7 @@ impl Store {
 
     pub fn conflict(&self, id: &str) -> Result<ConflictView> {
         let conn = self.conn();
+        let titles = settings::title_fields(&conn)?;
         conn.query_row(
             "SELECT c.id, c.entity, c.record_id, c.base,
                     (SELECT r.data FROM records r WHERE r.entity = c.entity AND r.id = c.record_id),
@@ -240,7 +243,7 @@ impl Store {
                     coalesce((SELECT max(o.edited_at) FROM outbox o WHERE o.entity = c.entity AND o.record_id = c.record_id), c.local_edited_at),
                     c.detected_at FROM conflicts c WHERE c.id = ?1",
             [id],
-            conflict_from_row,
+            |r| conflict_from_row(r, &titles),
         )
         .optional()?
         .ok_or_else(|| EngineError::NotFound(format!("no open conflict {id}: see `ferry conflicts` for the ids")))
@@ -256,24 +259,37 @@ impl Store {
     pub fn history_before(&self, before: Option<i64>, limit: u32) -> Result<Vec<ResolutionEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, entity, record_id, policy, winner, reason, local, remote, result, superseded,
-                    at, restorable AND NOT restored, conflict_id, upload_mutation_id
-             FROM history WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT h.id, h.entity, h.record_id, h.policy, h.winner, h.reason, h.local, h.remote, h.result,
+                    h.superseded, h.at, h.restorable AND NOT h.restored, h.conflict_id, h.upload_mutation_id,
+                    (SELECT r.data FROM records r WHERE r.entity = h.entity AND r.id = h.record_id)
+             FROM history h WHERE h.id < ?1 ORDER BY h.id DESC LIMIT ?2",
         )?;
+        let titles = settings::title_fields(&conn)?;
         let rows = stmt
             .query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
                 let superseded: String = r.get(9)?;
                 let policy: String = r.get(3)?;
+                let entity: String = r.get(1)?;
+                let record_id: String = r.get(2)?;
+                let (local, remote, result) = (from_json(r.get(6)?), from_json(r.get(7)?), from_json(r.get(8)?));
+                // The record as it is now; gone here, what the resolution saw.
+                let current = from_json(r.get(14)?);
+                let label = titles.label(
+                    &entity,
+                    &record_id,
+                    current.as_ref().or(result.as_ref()).or(local.as_ref()).or(remote.as_ref()),
+                );
                 Ok(ResolutionEntry {
                     id: r.get(0)?,
-                    entity: r.get(1)?,
-                    record_id: r.get(2)?,
+                    entity,
+                    record_id,
+                    label,
                     policy: ConflictPolicy::parse(&policy).unwrap_or_default(),
                     winner: r.get(4)?,
                     reason: r.get(5)?,
-                    local: from_json(r.get(6)?),
-                    remote: from_json(r.get(7)?),
-                    result: from_json(r.get(8)?),
+                    local,
+                    remote,
+                    result,
                     superseded: serde_json::from_str(&superseded).unwrap_or_default(),
                     at: r.get(10)?,
                     restorable: r.get(11)?,
@@ -322,8 +338,8 @@ impl Store {
     pub fn record_sync_run(&self, run: &SyncRun) -> Result<()> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO sync_runs(started_at, finished_at, uploaded, downloaded, failed, conflicts, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO sync_runs(started_at, finished_at, uploaded, downloaded, failed, conflicts, error, problem)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 run.started_at,
                 run.finished_at,
@@ -331,7 +347,8 @@ impl Store {
                 run.downloaded as i64,
                 run.failed as i64,
                 run.conflicts as i64,
-                run.error
+                run.error,
+                run.problem.map(Problem::as_str)
             ],
         )?;
         // Keep the history bounded.
@@ -342,7 +359,7 @@ impl Store {
     pub fn sync_runs(&self, limit: u32) -> Result<Vec<SyncRun>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT started_at, finished_at, uploaded, downloaded, failed, conflicts, error
+            "SELECT started_at, finished_at, uploaded, downloaded, failed, conflicts, error, problem
              FROM sync_runs ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt
@@ -355,6 +372,7 @@ impl Store {
                     failed: r.get::<_, i64>(4)? as u64,
                     conflicts: r.get::<_, i64>(5)? as u64,
                     error: r.get(6)?,
+                    problem: r.get::<_, Option<String>>(7)?.as_deref().and_then(Problem::parse),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -362,14 +380,20 @@ impl Store {
     }
 }
 
-fn conflict_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictView> {
+fn conflict_from_row(r: &rusqlite::Row<'_>, titles: &TitleFields) -> rusqlite::Result<ConflictView> {
     let local = from_json(r.get(4)?);
     let remote = from_json(r.get(5)?);
+    let base = from_json(r.get(3)?);
+    let entity: String = r.get(1)?;
+    let record_id: String = r.get(2)?;
+    // Deleted here: the server's side names it, else where both started.
+    let label = titles.label(&entity, &record_id, local.as_ref().or(remote.as_ref()).or(base.as_ref()));
     Ok(ConflictView {
         id: r.get(0)?,
-        entity: r.get(1)?,
-        record_id: r.get(2)?,
-        base: from_json(r.get(3)?),
+        entity,
+        record_id,
+        label,
+        base,
         differing_fields: crate::resolve::differing_fields(local.as_ref(), remote.as_ref()),
         local,
         remote,
@@ -467,6 +491,7 @@ mod tests {
             let view = ConflictView {
                 id: format!("c{i}"),
                 entity: "a".into(),
+                label: record_id.clone(),
                 record_id,
                 base: None,
                 local: json!({"n": i}).as_object().cloned(),

@@ -127,6 +127,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE reconcile_unmatched (entity TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (entity, id)) WITHOUT ROWID;
     "#,
+    // 5: what kind of trouble a failed sync run had (model::Problem, its
+    // kebab-case name); runs from before have none.
+    r#"
+    ALTER TABLE sync_runs ADD COLUMN problem TEXT;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

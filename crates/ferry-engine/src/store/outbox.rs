@@ -364,28 +364,41 @@ impl Store {
                                               WHERE p.entity = o.entity AND p.record_id = o.record_id
                                                 AND p.seq < o.seq AND p.state IN ('failed', 'conflict')))
                     THEN (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'next_retry_at') END,
-                    last_error, edited_at, payload FROM outbox o";
+                    last_error, edited_at, payload,
+                    (SELECT r.data FROM records r WHERE r.entity = o.entity AND r.id = o.record_id)
+                    FROM outbox o";
         let mut stmt = match state {
             Some(_) => {
                 conn.prepare_cached(&format!("{COLUMNS} WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"))?
             }
             None => conn.prepare_cached(&format!("{COLUMNS} WHERE ?1 IS NULL AND seq > ?2 ORDER BY seq LIMIT ?3"))?,
         };
+        // The record's label is looked up by primary key for this page's
+        // rows only (the subquery above), so a page costs the same at any
+        // queue length.
+        let titles = settings::title_fields(&conn)?;
         let rows = stmt
             .query_map(params![state.map(|s| s.as_str()), after_seq.unwrap_or(0), limit], |r| {
                 let state: String = r.get(5)?;
+                let entity: String = r.get(2)?;
+                let record_id: String = r.get(3)?;
+                let payload = from_json(r.get(10)?);
+                // Deleted or gone here: what this change says of it.
+                let current = from_json(r.get(11)?);
+                let label = titles.label(&entity, &record_id, current.as_ref().or(payload.as_ref()));
                 Ok(QueueItem {
                     seq: r.get(0)?,
                     mutation_id: r.get(1)?,
-                    entity: r.get(2)?,
-                    record_id: r.get(3)?,
+                    entity,
+                    record_id,
+                    label,
                     op: r.get(4)?,
                     state: MutationState::parse(&state).unwrap_or(MutationState::Pending),
                     attempts: r.get(6)?,
                     next_attempt_at: r.get(7)?,
                     last_error: r.get(8)?,
                     edited_at: r.get(9)?,
-                    payload: from_json(r.get(10)?),
+                    payload,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -628,6 +641,26 @@ mod tests {
 
     /// Dropping a failed change leaves the server's version with the
     /// record's other queued changes on top, not the dropped content.
+    /// The label comes from the record as it is now, or when it is gone,
+    /// from what the change itself says; the title field is per entity.
+    #[test]
+    fn queue_rows_carry_the_records_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        put(&s, "x", json!({"title": "First", "ref": 7}));
+        put(&s, "x", json!({"title": "Second", "ref": 8}));
+        put(&s, "y", json!({"title": "Gone soon"}));
+        let del = WriteOp { entity: "a".into(), record_id: "y".into(), op: Op::Delete, payload: None };
+        s.write(&del, 1, 1).unwrap();
+        let labels = |s: &Store| s.queue(None, None, 10).unwrap().into_iter().map(|i| i.label).collect::<Vec<_>>();
+        assert_eq!(labels(&s), ["Second", "Second", "Gone soon", "y"]);
+        s.set_title_field("a", Some("ref")).unwrap();
+        assert_eq!(labels(&s), ["8", "8", "Gone soon", "y"]);
+        s.set_title_field("other", Some("title")).unwrap();
+        s.set_title_field("a", None).unwrap();
+        assert_eq!(labels(&s), ["Second", "Second", "Gone soon", "y"]);
+    }
+
     #[test]
     fn discarding_replays_the_records_other_queued_changes() {
         let dir = tempfile::tempdir().unwrap();

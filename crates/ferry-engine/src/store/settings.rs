@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Store;
 use crate::error::Result;
-use crate::model::ConflictPolicy;
+use crate::model::{ConflictPolicy, Problem};
 
 /// A setting's key and the type of its value.
 pub struct Setting<T> {
@@ -79,6 +79,16 @@ impl SettingValue for bool {
     }
 }
 
+/// Its kebab-case name, as in JSON.
+impl SettingValue for Problem {
+    fn encode(&self) -> String {
+        self.as_str().to_owned()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        Problem::parse(text)
+    }
+}
+
 /// `ID/GENERATION`.
 impl SettingValue for ferry_protocol::DatabaseRef {
     fn encode(&self) -> String {
@@ -106,6 +116,8 @@ pub const ORG: Setting<String> = Setting::new("org");
 pub const NEEDS_SIGN_IN: Setting<String> = Setting::new("needs_sign_in");
 /// The last sync's error, for the status of every process.
 pub const LAST_ERROR: Setting<String> = Setting::new("last_error");
+/// What kind of trouble [`LAST_ERROR`] is; written and removed with it.
+pub const LAST_PROBLEM: Setting<Problem> = Setting::new("last_problem");
 /// The last sync could not reach the server.
 pub const OFFLINE: Setting<bool> = Setting::new("offline");
 /// Syncing is paused by the user.
@@ -138,6 +150,44 @@ pub const RECONCILE_DATABASE: Setting<ferry_protocol::DatabaseRef> = Setting::ne
 
 /// Per-entity conflict policies are kept as `policy.ENTITY`.
 const POLICY_PREFIX: &str = "policy.";
+/// Per-entity title fields (see [`crate::label`]) are kept as `title.ENTITY`.
+const TITLE_PREFIX: &str = "title.";
+
+/// The title fields set, by entity: read once per page of labels.
+#[derive(Debug, Default, Clone)]
+pub struct TitleFields(std::collections::HashMap<String, String>);
+
+impl TitleFields {
+    pub fn get(&self, entity: &str) -> Option<&str> {
+        self.0.get(entity).map(String::as_str)
+    }
+
+    /// The label of a record of `entity` (see [`crate::label::label`]).
+    pub fn label(&self, entity: &str, record_id: &str, data: Option<&crate::model::Fields>) -> String {
+        crate::label::label(record_id, self.get(entity), data)
+    }
+}
+
+/// Every title field set, read on `conn` (also inside another module's
+/// transaction).
+pub(super) fn title_fields(conn: &Connection) -> Result<TitleFields> {
+    Ok(TitleFields(prefixed(conn, TITLE_PREFIX)?.into_iter().collect()))
+}
+
+/// `(name after the prefix, value)` of every key starting with `prefix`,
+/// by key: a range of the primary key, not a scan.
+fn prefixed(conn: &Connection, prefix: &str) -> Result<Vec<(String, String)>> {
+    // Every key starting with `prefix` sorts below `prefix` with its last
+    // byte (an ASCII '.') raised by one.
+    let mut end = prefix.to_owned();
+    let last = end.pop().map_or('\u{0}', |c| char::from_u32(c as u32 + 1).unwrap_or(c));
+    end.push(last);
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM settings WHERE key >= ?1 AND key < ?2 ORDER BY key")?;
+    let rows = stmt
+        .query_map(params![prefix, end], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows.into_iter().map(|(k, v)| (k[prefix.len()..].to_string(), v)).collect())
+}
 
 /// A setting read on `conn` (also inside another module's transaction).
 pub(super) fn get<T: SettingValue>(conn: &Connection, setting: Setting<T>) -> Result<Option<T>> {
@@ -194,16 +244,48 @@ impl Store {
 
     /// Every policy set, by entity name.
     pub fn policies(&self) -> Result<Vec<(String, ConflictPolicy)>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")?;
-        let rows = stmt
-            .query_map([POLICY_PREFIX], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows
+        Ok(prefixed(&self.conn(), POLICY_PREFIX)?
             .into_iter()
-            .filter_map(|(k, v)| Some((k[POLICY_PREFIX.len()..].to_string(), ConflictPolicy::parse(&v)?)))
+            .filter_map(|(entity, v)| Some((entity, ConflictPolicy::parse(&v)?)))
             .collect())
+    }
+
+    /// Every setting as stored, by key (for diagnostics).
+    pub fn all_settings(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT key, value FROM settings ORDER BY key")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A setting by its raw key, as an older or newer Ferry may have left it.
+    #[cfg(test)]
+    pub(crate) fn put_raw_setting(&self, key: &str, value: &str) -> Result<()> {
+        put_text(&self.conn(), key, value)
+    }
+
+    /// Sets (or with `None` forgets) the title field of `entity`.
+    pub fn set_title_field(&self, entity: &str, field: Option<&str>) -> Result<()> {
+        let key = format!("{TITLE_PREFIX}{entity}");
+        match field {
+            Some(field) => put_text(&self.conn(), &key, field),
+            None => {
+                self.conn().execute("DELETE FROM settings WHERE key = ?1", [key])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Every title field set, by entity name.
+    pub fn title_fields(&self) -> Result<TitleFields> {
+        title_fields(&self.conn())
+    }
+
+    /// Every title field set, as `(entity, field)` sorted by entity.
+    pub fn title_field_list(&self) -> Result<Vec<(String, String)>> {
+        prefixed(&self.conn(), TITLE_PREFIX)
     }
 }
 
@@ -232,5 +314,32 @@ mod tests {
         assert_eq!(s.policy("activity").unwrap(), Some(ConflictPolicy::Manual));
         assert_eq!(s.policy("expense").unwrap(), None);
         assert_eq!(s.policies().unwrap(), [("activity".to_owned(), ConflictPolicy::Manual)]);
+
+        s.set_setting(LAST_PROBLEM, &Problem::UntrustedCertificate).unwrap();
+        assert_eq!(s.setting(LAST_PROBLEM).unwrap(), Some(Problem::UntrustedCertificate));
+        put_text(&s.conn(), LAST_PROBLEM.key(), "gremlins").unwrap();
+        assert_eq!(s.setting(LAST_PROBLEM).unwrap(), None);
+    }
+
+    #[test]
+    fn title_fields_are_per_entity_and_apart_from_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("ferry.db")).unwrap();
+        s.set_policy("activity", ConflictPolicy::Merge).unwrap();
+        s.set_title_field("activity", Some("what")).unwrap();
+        s.set_title_field("expense", Some("ref")).unwrap();
+        // Keys that merely sort near the prefix are not title fields.
+        put_text(&s.conn(), "title", "x").unwrap();
+        put_text(&s.conn(), "title/x", "x").unwrap();
+        put_text(&s.conn(), "titles", "x").unwrap();
+        assert_eq!(
+            s.title_field_list().unwrap(),
+            [("activity".to_owned(), "what".to_owned()), ("expense".to_owned(), "ref".to_owned())]
+        );
+        let t = s.title_fields().unwrap();
+        assert_eq!((t.get("activity"), t.get("other")), (Some("what"), None));
+        s.set_title_field("activity", None).unwrap();
+        assert_eq!(s.title_field_list().unwrap(), [("expense".to_owned(), "ref".to_owned())]);
+        assert_eq!(s.policies().unwrap(), [("activity".to_owned(), ConflictPolicy::Merge)]);
     }
 }

@@ -62,6 +62,12 @@ fn try_settle_by_policy(inner: &Arc<Inner>, item: &BatchItem, remote: &RemoteRec
                 id: uuid::Uuid::new_v4().to_string(),
                 entity: m.entity.clone(),
                 record_id: m.record_id.clone(),
+                // Not stored: every read of the conflict labels it afresh.
+                label: crate::label::label(
+                    &m.record_id,
+                    inner.store.title_fields()?.get(&m.entity),
+                    local.as_ref().or(remote_value.as_ref()).or(base.as_ref()),
+                ),
                 differing_fields: resolve::differing_fields(local.as_ref(), remote_value.as_ref()),
                 base,
                 local,

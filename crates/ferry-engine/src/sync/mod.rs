@@ -125,11 +125,13 @@ fn succeeded(inner: &Inner, report: &SyncReport, finished_at: i64, was_offline: 
     inner.store.set_setting(settings::LAST_SYNC_AT, &finished_at)?;
     inner.store.set_setting(settings::OFFLINE, &false)?;
     inner.store.remove_setting(settings::LAST_ERROR)?;
+    inner.store.remove_setting(settings::LAST_PROBLEM)?;
     inner.store.remove_setting(settings::NEXT_RETRY_AT)?;
     {
         let mut run = inner.run_state();
         run.offline = false;
         run.error = None;
+        run.problem = None;
         run.next_retry_at = None;
     }
     let counts = inner.store.counts()?;
@@ -147,15 +149,18 @@ fn succeeded(inner: &Inner, report: &SyncReport, finished_at: i64, was_offline: 
 /// the settings so every process's status shows it.
 fn failed(inner: &Inner, e: &EngineError) {
     let msg = e.to_string();
+    let problem = e.problem();
     let transient = matches!(e, EngineError::Transport(t) if t.is_transient());
     let newly_offline = {
         let mut run = inner.run_state();
         let newly = transient && !run.offline;
         if transient {
             run.offline = true;
-        } else {
-            run.error = Some(msg.clone());
         }
+        // Offline too: the status says why (unreachable, server error…),
+        // as other processes see it through the settings below.
+        run.error = Some(msg.clone());
+        run.problem = Some(problem);
         newly
     };
     if newly_offline {
@@ -172,6 +177,9 @@ fn failed(inner: &Inner, e: &EngineError) {
     if let Err(e) = inner.store.set_setting(settings::LAST_ERROR, &msg) {
         tracing::warn!(error = %e, "cannot record the sync error");
     }
+    if let Err(e) = inner.store.set_setting(settings::LAST_PROBLEM, &problem) {
+        tracing::warn!(error = %e, "cannot record the kind of the sync error");
+    }
 }
 
 /// The history of sync runs keeps runs that did something or failed.
@@ -187,6 +195,7 @@ fn record_run(inner: &Inner, report: &SyncReport, result: &Result<()>, started_a
         failed: report.failed,
         conflicts: report.conflicts,
         error: result.as_ref().err().map(|e| e.to_string()),
+        problem: result.as_ref().err().map(EngineError::problem),
     };
     // A history entry is for people; the sync itself is done either way.
     if let Err(e) = inner.store.record_sync_run(&run) {

@@ -125,7 +125,12 @@ impl ModelServer {
 }
 
 fn transient(reason: &str) -> EngineError {
-    TransportError::Transient { reason: reason.into(), retry_after: None }.into()
+    TransportError::Transient {
+        reason: reason.into(),
+        retry_after: None,
+        cause: crate::transport::TransientCause::Network,
+    }
+    .into()
 }
 
 impl Uplink for ModelServer {
