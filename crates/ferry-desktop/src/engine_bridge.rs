@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use ferry_engine::{
-    ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, QueueItem, Resolution,
+    ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, Problem, QueueItem, Resolution,
     ResolutionEntry, Status, SyncRun, SyncState,
 };
 use ferry_engine::{DiagnosticsOptions, Engine, EngineConfig, TokenStoreChoice};

@@ -6,7 +6,7 @@
 
 use fluent_bundle::FluentValue;
 
-use crate::engine_bridge::{Status, SyncState};
+use crate::engine_bridge::{Problem, Status, SyncState};
 use crate::i18n::{tr, tr_args, Locale};
 
 const SEPARATOR: &str = " · ";
@@ -23,8 +23,27 @@ pub fn status_line(s: &Status, now_ms: i64, locale: Locale) -> String {
         SyncState::Syncing => Some("tray-state-syncing"),
         SyncState::Idle => None,
     };
-    if let Some(id) = state {
-        parts.push(tr(locale, id));
+    // What went wrong, in plain words (the error's own text is for the
+    // window's details): instead of "error", after "stalled" or "offline"
+    // unless it only repeats them.
+    let problem = match (s.state, s.problem) {
+        (SyncState::Error | SyncState::Stalled | SyncState::Offline, Some(p))
+            if !(s.state == SyncState::Offline && p == Problem::Unreachable) =>
+        {
+            Some(p)
+        }
+        _ => None,
+    };
+    match (s.state, problem) {
+        (SyncState::Error, Some(_)) => {}
+        _ => {
+            if let Some(id) = state {
+                parts.push(tr(locale, id));
+            }
+        }
+    }
+    if let Some(p) = problem {
+        parts.push(tr(locale, &format!("tray-problem-{}", p.as_str())));
     }
     // After a failure: when the engine tries again, as a clock time.
     if matches!(s.state, SyncState::Offline | SyncState::Error | SyncState::Stalled) {
@@ -141,6 +160,50 @@ mod tests {
         idle.state = SyncState::Paused;
         assert_eq!(status_line(&idle, 7_300_000, Locale::Nb), "satt på pause · sist synkronisert for 2 timer siden");
         assert_eq!(status_line(&status(SyncState::Offline), 0, Locale::Nb), "frakoblet · aldri synkronisert");
+    }
+
+    #[test]
+    fn a_problem_is_said_in_plain_words_not_the_error_text() {
+        let mut s = status(SyncState::Error);
+        s.last_error = Some("HTTP 503 from https://sync.example.org/v1/push: upstream connect error".into());
+        s.problem = Some(Problem::ServerError);
+        s.pending = 2;
+        assert_eq!(status_line(&s, 0, Locale::En), "the server has a problem · 2 waiting · never synced");
+        assert_eq!(status_line(&s, 0, Locale::Nb), "serveren har et problem · 2 venter · aldri synkronisert");
+        s.state = SyncState::Stalled;
+        s.problem = Some(Problem::UntrustedCertificate);
+        assert_eq!(
+            status_line(&s, 0, Locale::Nb),
+            "står fast · serverens sertifikat er ikke til å stole på · 2 venter · aldri synkronisert"
+        );
+        // Offline because the server cannot be reached says it once.
+        s.state = SyncState::Offline;
+        s.problem = Some(Problem::Unreachable);
+        assert_eq!(status_line(&s, 0, Locale::En), "offline · 2 waiting · never synced");
+        // An error without a kind keeps the word "error"; the text never shows.
+        s.state = SyncState::Error;
+        s.problem = None;
+        let line = status_line(&s, 0, Locale::En);
+        assert_eq!(line, "error · 2 waiting · never synced");
+        // Every kind has words in both languages.
+        for p in [
+            Problem::Unreachable,
+            Problem::ServerError,
+            Problem::RateLimited,
+            Problem::UntrustedCertificate,
+            Problem::SignInNeeded,
+            Problem::BadAnswer,
+            Problem::Refused,
+            Problem::LocalData,
+            Problem::Other,
+        ] {
+            s.problem = Some(p);
+            for locale in Locale::ALL {
+                let line = status_line(&s, 0, locale);
+                assert!(!line.contains("tray-problem"), "{p:?} in {locale:?}: {line}");
+                assert!(!line.contains("503"), "{line}");
+            }
+        }
     }
 
     #[test]

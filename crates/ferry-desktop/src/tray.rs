@@ -359,6 +359,7 @@ pub(crate) mod tests {
             conflicts: 0,
             last_sync_at: None,
             last_error: None,
+            problem: None,
             next_retry_at: None,
             progress: None,
             server: None,

@@ -5,6 +5,11 @@
  */
 export type ConflictView = { id: string, entity: string, record_id: string, 
 /**
+ * The record's human label (its title field, else the record id; see
+ * [`crate::label`]).
+ */
+label: string, 
+/**
  * The last server state both sides started from (`None`: the record was new).
  */
 base: Record<string, unknown> | null, 

@@ -8,4 +8,9 @@ export type QueueItem = { mutation_id: string,
 /**
  * Position in the outbox (use as the `after` cursor for the next page).
  */
-seq: number, entity: string, record_id: string, op: string, state: MutationState, attempts: number, next_attempt_at: number | null, last_error: string | null, edited_at: number, payload: Record<string, unknown> | null, };
+seq: number, entity: string, record_id: string, 
+/**
+ * The record's human label (its title field, else the record id; see
+ * [`crate::label`]).
+ */
+label: string, op: string, state: MutationState, attempts: number, next_attempt_at: number | null, last_error: string | null, edited_at: number, payload: Record<string, unknown> | null, };

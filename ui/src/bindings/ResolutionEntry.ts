@@ -4,7 +4,12 @@ import type { ConflictPolicy } from "./ConflictPolicy";
 /**
  * One automatic (or manual) resolution, kept for review.
  */
-export type ResolutionEntry = { id: number, entity: string, record_id: string, policy: ConflictPolicy, 
+export type ResolutionEntry = { id: number, entity: string, record_id: string, 
+/**
+ * The record's human label (its title field, else the record id; see
+ * [`crate::label`]).
+ */
+label: string, policy: ConflictPolicy, 
 /**
  * "local", "remote" or "merged".
  */
