@@ -3,7 +3,8 @@ import { defineConfig } from "vitest/config";
 // Tauri serves the built files from ui/dist; the dev server is only for `tauri dev`.
 export default defineConfig({
   clearScreen: false,
-  server: { port: 5173, strictPort: true },
+  // locales/ lives beside ui/: the dev server may read it.
+  server: { port: 5173, strictPort: true, fs: { allow: [".."] } },
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -44,6 +44,9 @@ export const api = {
   setPolicy: (entity: string, policy: ConflictPolicy) => invoke<void>("set_policy", { entity, policy }),
   login: (user: string, password: string) => invoke<void>("login", { user, password }),
   logout: () => invoke<void>("logout"),
+  setLanguage: (language: string) => invoke<void>("set_language", { language }),
+  setTitleField: (entity: string, field: string | null) => invoke<void>("set_title_field", { entity, field }),
+  saveDiagnostics: (includeRecords: boolean) => invoke<string>("save_diagnostics", { includeRecords }),
 };
 
 export function onStatus(f: (s: Status) => void): Promise<UnlistenFn> {

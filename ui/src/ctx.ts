@@ -8,7 +8,8 @@ export interface Ctx {
   status(): Status;
   info(): AppInfo | null;
   go(view: ViewName): void;
-  toast(message: string, kind?: "ok" | "error"): void;
+  /** A line at the bottom for a few seconds (`ms`: longer, for a message to copy from). */
+  toast(message: string, kind?: "ok" | "error", ms?: number): void;
 }
 
 export interface View {
@@ -16,6 +17,8 @@ export interface View {
   /** Called when the engine's status or events say the data may have changed. */
   refresh(): void;
   dispose?(): void;
+  /** Settles when the first load is shown (the shell refocuses after it). */
+  ready?: Promise<void>;
 }
 
 export const EMPTY_STATUS: Status = {
@@ -26,6 +29,7 @@ export const EMPTY_STATUS: Status = {
   conflicts: 0,
   last_sync_at: null,
   last_error: null,
+  problem: null,
   next_retry_at: null,
   progress: null,
   server: null,

@@ -36,3 +36,40 @@ function append(el: HTMLElement, children: (Child | Child[])[]) {
 export function clear(el: HTMLElement) {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
+
+/** The technical text behind a "Details" disclosure (closed by default). */
+export function details(summary: string, text: string, testid = "details", open = false): HTMLDetailsElement {
+  return h("details", { class: "tech", "data-testid": testid, open }, h("summary", {}, summary), h("pre", {}, text));
+}
+
+/** What identifies a control across re-renders: its data-key, else its data-testid. */
+function focusKey(el: Element | null): string | null {
+  if (!(el instanceof HTMLElement)) return null;
+  return el.dataset.key ?? el.dataset.testid ?? null;
+}
+
+/**
+ * Runs `paint` (which rebuilds part of `root`) and puts the keyboard focus
+ * back on the control that had it, found again by its key; if it is gone,
+ * on `fallback()`. Without this a rebuilt list drops focus to the body.
+ */
+export function keepFocus(root: HTMLElement, paint: () => void, fallback?: () => HTMLElement | null | undefined) {
+  const doc = root.ownerDocument;
+  const active = doc.activeElement;
+  const key = active && active !== doc.body && root.contains(active) ? focusKey(active) : null;
+  paint();
+  if (key === null || (doc.activeElement && doc.activeElement !== doc.body && root.contains(doc.activeElement))) return;
+  const again = [...root.querySelectorAll<HTMLElement>("[data-key],[data-testid]")].find((e) => focusKey(e) === key);
+  // A control that went (or got disabled, or hidden) cannot hold the focus.
+  const usable = again && !(again as HTMLButtonElement).disabled && !again.closest(".hidden");
+  const target = usable ? again : fallback?.();
+  target?.focus();
+}
+
+/** The focus target after an item left a list: the first action of the item
+ * now at `index` (or the last one), else the view's heading. */
+export function focusAfterRemoval(items: HTMLElement[], index: number, action: string, heading: HTMLElement) {
+  const card = items[Math.min(index, items.length - 1)];
+  const target = card?.querySelector<HTMLElement>(action) ?? heading;
+  target.focus();
+}

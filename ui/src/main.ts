@@ -1,10 +1,12 @@
 // The window's shell: navigation, live status from the engine (pushed as
-// Tauri events by src-tauri; the UI never polls), and a toast line.
+// Tauri events by src-tauri; the UI never polls), the toast line, and the
+// language (AppInfo.locale, read again when the settings change).
 import { api, errorText, onEngineEvent, onSettingsChanged, onStatus } from "./api";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { Status } from "./bindings/Status";
 import { EMPTY_STATUS, type Ctx, type View, type ViewName } from "./ctx";
-import { headline, picture } from "./format";
+import { headline, number, picture } from "./format";
+import { locale, setLocale, t, translateStatic } from "./i18n";
 import { conflicts } from "./views/conflicts";
 import { failures } from "./views/failures";
 import { history } from "./views/history";
@@ -30,22 +32,33 @@ export function startApp(doc: Document = document) {
   const ctx: Ctx = {
     status: () => status,
     info: () => info,
-    go,
-    toast(message, kind = "ok") {
-      toastEl.textContent = message;
+    go: (name) => go(name),
+    toast(message, kind = "ok", ms) {
+      // A command's refusal is the engine's text: say first that it did not work.
+      toastEl.textContent = kind === "error" ? t("toast-error", { reason: message }) : message;
       toastEl.className = `toast ${kind}`;
       clearTimeout(toastTimer);
-      toastTimer = setTimeout(() => toastEl.classList.add("hidden"), kind === "error" ? 8000 : 3000);
+      toastTimer = setTimeout(() => toastEl.classList.add("hidden"), ms ?? (kind === "error" ? 8000 : 3000));
     },
   };
 
-  function go(name: ViewName) {
+  /** Shows a view. `focus`: move the keyboard focus to its heading (a
+   * switch the user made), instead of leaving it in the navigation. */
+  function go(name: ViewName, focus = true) {
     current?.view.dispose?.();
     const view = VIEWS[name](ctx);
     current = { name, view };
     main.replaceChildren(view.el);
     for (const b of doc.querySelectorAll<HTMLButtonElement>("#nav button[data-view]")) {
-      b.classList.toggle("active", b.dataset.view === name);
+      const on = b.dataset.view === name;
+      b.classList.toggle("active", on);
+      if (on) b.setAttribute("aria-current", "page");
+      else b.removeAttribute("aria-current");
+    }
+    const h1 = view.el.querySelector<HTMLElement>("h1");
+    if (h1) {
+      h1.tabIndex = -1;
+      if (focus) h1.focus();
     }
   }
 
@@ -54,10 +67,10 @@ export function startApp(doc: Document = document) {
     const counts: Record<string, number> = { waiting, failed: status.failed, conflicts: status.conflicts };
     for (const b of doc.querySelectorAll<HTMLElement>("[data-count]")) {
       const n = counts[b.dataset.count!] ?? 0;
-      b.textContent = n ? n.toLocaleString() : "";
+      b.textContent = n ? number(n) : "";
     }
     doc.getElementById("brand-dot")!.className = `dot ${picture(status)}`;
-    foot.textContent = `${headline(status)}${info?.demo ? " · demo" : ""}`;
+    foot.textContent = `${headline(status)}${info?.demo ? ` · ${t("nav-demo")}` : ""}`;
   }
 
   // Several status updates can arrive in one frame while a queue drains.
@@ -73,6 +86,27 @@ export function startApp(doc: Document = document) {
     });
   }
 
+  /** The language may have changed: take the app's word for it, and
+   * re-render everything in it (the settings view keeps the focus). */
+  async function settingsChanged() {
+    const before = locale();
+    try { info = await api.appInfo(); } catch (e) { ctx.toast(errorText(e), "error"); }
+    setLocale(info?.locale, doc);
+    if (locale() !== before) {
+      translateStatic(doc);
+      chrome();
+    }
+    if (current && (current.name === "settings" || locale() !== before)) {
+      const active = doc.activeElement as HTMLElement | null;
+      const key = active && main.contains(active) ? active.dataset.testid : undefined;
+      go(current.name, false);
+      await current.view.ready;
+      const again = key ? main.querySelector<HTMLElement>(`[data-testid="${key}"]`) : null;
+      if (again) again.focus();
+      else if (key) main.querySelector<HTMLElement>("h1")?.focus();
+    }
+  }
+
   for (const b of doc.querySelectorAll<HTMLButtonElement>("#nav button[data-view]")) {
     b.addEventListener("click", () => go(b.dataset.view as ViewName));
   }
@@ -80,14 +114,16 @@ export function startApp(doc: Document = document) {
   const ready = (async () => {
     await onStatus(setStatus);
     await onEngineEvent(() => current?.view.refresh());
-    await onSettingsChanged(() => { if (current?.name === "settings") go("settings"); });
+    await onSettingsChanged(() => void settingsChanged());
     try {
       [info, status] = await Promise.all([api.appInfo(), api.status()]);
     } catch (e) {
       ctx.toast(errorText(e), "error");
     }
+    setLocale(info?.locale, doc);
+    translateStatic(doc);
     chrome();
-    go("overview");
+    go("overview", false);
   })();
   return { ctx, ready, setStatus, current: () => current };
 }

@@ -33,7 +33,7 @@ describe("queue view refresh", () => {
 
 function resolution(over: Partial<ResolutionEntry> = {}): ResolutionEntry {
   return {
-    id: 11, entity: "expense", record_id: "exp-003", policy: "lww", winner: "remote",
+    id: 11, entity: "expense", record_id: "exp-003", label: "Taxi", policy: "lww", winner: "remote",
     reason: "remote edit made later", local: { amount: 180 }, remote: { amount: 175 }, result: { amount: 175 },
     superseded: ["m-1"], at: Date.now(), restorable: true, conflict_id: null, upload_mutation_id: null, ...over,
   };
@@ -44,7 +44,7 @@ describe("history view", () => {
     const toast = vi.fn();
     ipc({
       history: () => [resolution(), resolution({ id: 12, record_id: "con-001", winner: "merged", restorable: false })],
-      sync_runs: () => [{ started_at: 1000, finished_at: 3500, uploaded: 46, downloaded: 0, failed: 0, conflicts: 0, error: null }],
+      sync_runs: () => [{ started_at: 1000, finished_at: 3500, uploaded: 46, downloaded: 0, failed: 0, conflicts: 0, error: null, problem: null }],
       restore: () => null,
     });
     const v = history(ctx({ toast }));
@@ -89,7 +89,7 @@ describe("history view", () => {
   });
 
   it("keeps more than the app serves at once, and loads one page at a time", async () => {
-    const all = Array.from({ length: 1150 }, (_, i) => resolution({ id: 1150 - i, record_id: `r${1150 - i}`, restorable: false }));
+    const all = Array.from({ length: 1150 }, (_, i) => resolution({ id: 1150 - i, record_id: `r${1150 - i}`, label: `r${1150 - i}`, restorable: false }));
     ipc({
       history: (a) => {
         if ((a.limit as number) > HISTORY_FETCH_MAX) throw "limit over the app's maximum";
@@ -138,7 +138,8 @@ describe("history view", () => {
 function prefs(over: Partial<Settings> = {}): Settings {
   return {
     server: "https://sync.example.org", user: "mentor", autostart: false, notifications: true,
-    pull_interval_secs: 60, policies: [{ entity: "activity", policy: "lww" }, { entity: "expense", policy: "merge" }], ...over,
+    pull_interval_secs: 60, policies: [{ entity: "activity", policy: "lww", title_field: null }, { entity: "expense", policy: "merge", title_field: "description" }],
+    language: "system", ...over,
   };
 }
 
@@ -193,7 +194,7 @@ describe("settings view", () => {
 
   it("a pull interval outside the list is still shown, and the demo's server cannot be changed", async () => {
     ipc({ settings: () => prefs({ pull_interval_secs: 45 }) });
-    const v = settings(ctx({ info: () => ({ version: "0.1.0", demo: true, data_dir: "/tmp/d" }) }));
+    const v = settings(ctx({ info: () => ({ version: "0.1.0", demo: true, data_dir: "/tmp/d", locale: "en" }) }));
     document.body.append(v.el);
     await settle();
     expect((byTestId(v.el, "pull-interval")[0] as HTMLSelectElement).value).toBe("45");

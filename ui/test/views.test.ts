@@ -149,7 +149,7 @@ describe("failures view", () => {
     document.body.append(v.el);
     await settle();
     expect(calls[0].args).toMatchObject({ filter: "failed" });
-    expect(byTestId(v.el, "failure-reason")[0].textContent).toBe("amount must be positive");
+    expect(byTestId(v.el, "failure-reason")[0].textContent).toBe("The server refused this change: amount must be positive");
     byTestId(v.el, "retry")[0].click();
     await settle();
     expect(calls.find((c) => c.cmd === "retry")!.args).toEqual({ mutationId: "m-7" });
@@ -213,7 +213,7 @@ describe("the shell", () => {
       <button data-view="overview"></button><button data-view="conflicts">Conflicts <span data-count="conflicts"></span></button>
       <span data-count="waiting"></span><div id="nav-foot"></div></nav><main id="view"></main>`;
     ipc({
-      app_info: () => ({ version: "0.1.0", demo: true, data_dir: "/tmp/x" }),
+      app_info: () => ({ version: "0.1.0", demo: true, data_dir: "/tmp/x", locale: "en" }),
       status: () => status({ last_sync_at: Date.now() }),
     }, true);
     const app = startApp(document);

@@ -8,8 +8,9 @@ import type { ConflictView } from "../bindings/ConflictView";
 import type { Side } from "../bindings/Side";
 import { fieldRows, isDeleteConflict, keep, resolutionFromPicks } from "../conflict";
 import type { Ctx, View } from "../ctx";
-import { clear, h } from "../dom";
-import { clock, plural, value } from "../format";
+import { clear, focusAfterRemoval, h, keepFocus } from "../dom";
+import { clock, value } from "../format";
+import { t } from "../i18n";
 
 export const CONFLICTS_PAGE = 50;
 /** The most the app returns at once; past that, settling makes room. */
@@ -22,9 +23,10 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
   const more = h("button", {
     class: "hidden", "data-testid": "conflicts-more",
     onclick: () => { shown = Math.min(shown + page, CONFLICTS_MAX); void reload(); },
-  }, "Show more");
+  }, t("show-more"));
   const capped = h("p", { class: "muted hidden", "data-testid": "conflicts-capped" });
-  el.append(h("div", { class: "toolbar" }, h("h1", {}, "Conflicts"), bulk), list, more, capped);
+  const heading = h("h1", { tabindex: -1 }, t("conflicts-title"));
+  el.append(h("div", { class: "toolbar" }, heading, bulk), list, more, capped);
   let items: ConflictView[] = [];
   let shown = page;
   // All open conflicts, shown or not (the status counts them).
@@ -32,6 +34,8 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
   const picks = new Map<string, Record<string, Side>>();
   const selected = new Set<string>();
   let busy = false;
+  // After a card was settled: the index whose first action gets the focus.
+  let refocus: number | null = null;
 
   function pick(c: ConflictView, field: string, side: Side) {
     const p = picks.get(c.id) ?? {};
@@ -40,15 +44,17 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
     render();
   }
 
-  function card(c: ConflictView) {
+  function card(c: ConflictView, index: number) {
     const p = picks.get(c.id) ?? {};
+    const name = c.label || c.record_id;
     const del = isDeleteConflict(c);
     const rows = fieldRows(c);
     const res = resolutionFromPicks(c, p);
     const table = h("table", { class: "sides" },
       h("thead", {}, h("tr", {},
-        h("th", {}, "Field"), h("th", {}, "Before both edits"),
-        h("th", {}, "This device (mine)"), h("th", {}, `Server (theirs, ${c.remote_edited_by || "another device"})`))),
+        h("th", { scope: "col" }, t("conflict-col-field")), h("th", { scope: "col" }, t("conflict-col-base")),
+        h("th", { scope: "col" }, t("conflict-col-mine")),
+        h("th", { scope: "col" }, c.remote_edited_by ? t("conflict-col-theirs-by", { who: c.remote_edited_by }) : t("conflict-col-theirs")))),
       h("tbody", {}, rows.map((r) => {
         const cell = (side: Side, v: unknown, changed: boolean) => {
           const chosen = p[r.field] === side;
@@ -58,8 +64,9 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
             h("button", {
               class: "pick",
               "data-testid": `pick-${side}-${r.field}`,
+              "data-key": `pick-${c.id}-${side}-${r.field}`,
               "aria-pressed": chosen ? "true" : "false",
-              title: side === "local" ? "Keep this device's value" : "Keep the server's value",
+              "aria-label": t(side === "local" ? "conflict-pick-mine" : "conflict-pick-theirs", { field: r.field, value: value(v) }),
               onclick: () => pick(c, r.field, side),
             }, content));
         };
@@ -69,51 +76,69 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
           cell("local", r.local, r.changedHere),
           cell("remote", r.remote, r.changedThere));
       })));
-    return h("article", { class: "conflict", "data-testid": "conflict", "data-record": c.record_id, "data-id": c.id },
+    return h("article", { class: "conflict", "data-testid": "conflict", "data-record": c.record_id, "data-id": c.id, "aria-labelledby": `cl-${c.id}` },
       h("div", { class: "conflict-head" },
         h("input", {
-          type: "checkbox", "aria-label": "Select for bulk", "data-testid": "conflict-select",
+          type: "checkbox", "aria-label": t("conflict-select", { label: name }), "data-testid": "conflict-select", "data-key": `select-${c.id}`,
           checked: selected.has(c.id),
           onchange: (e: Event) => { (e.target as HTMLInputElement).checked ? selected.add(c.id) : selected.delete(c.id); renderBulk(); },
         }),
-        h("b", {}, `${c.entity} ${c.record_id}`),
+        h("b", { id: `cl-${c.id}`, "data-testid": "conflict-label" }, name),
+        h("span", { class: "muted small" }, `${c.entity} ${c.record_id}`),
         h("span", { class: "muted" },
-          ` · edited here ${clock(c.local_edited_at)}, on the server ${clock(c.remote_edited_at)}`,
-          del ? (c.local === null ? " · deleted here" : " · deleted on the server") : "")),
-      del ? h("p", { class: "muted" }, "One side deleted the record: keep it deleted or keep the other side whole.") : table,
+          ` · ${t("conflict-edited", { here: clock(c.local_edited_at), there: clock(c.remote_edited_at) })}`,
+          del ? ` · ${c.local === null ? t("conflict-deleted-here") : t("conflict-deleted-there")}` : "")),
+      del ? h("p", { class: "muted" }, t("conflict-delete-explain")) : table,
       h("div", { class: "actions" },
-        h("button", { class: "primary", "data-testid": "keep-mine", disabled: busy, onclick: () => void resolve(c.id, keep("local")) }, "Keep mine"),
-        h("button", { "data-testid": "keep-theirs", disabled: busy, onclick: () => void resolve(c.id, keep("remote")) }, "Keep theirs"),
+        h("button", {
+          class: "primary", "data-testid": "keep-mine", "data-key": `mine-${c.id}`, disabled: busy,
+          "aria-label": t("conflict-keep-mine-named", { label: name }),
+          onclick: () => { refocus = index; void resolve(c.id, keep("local")); },
+        }, t("conflict-keep-mine")),
+        h("button", {
+          "data-testid": "keep-theirs", "data-key": `theirs-${c.id}`, disabled: busy,
+          "aria-label": t("conflict-keep-theirs-named", { label: name }),
+          onclick: () => { refocus = index; void resolve(c.id, keep("remote")); },
+        }, t("conflict-keep-theirs")),
         del ? null : h("button", {
-          "data-testid": "apply-picks",
+          "data-testid": "apply-picks", "data-key": `apply-${c.id}`,
           disabled: busy || res === null,
-          title: res === null ? "Pick a value in every highlighted row first" : "Keep the picked values",
-          onclick: () => { if (res) void resolve(c.id, res); },
-        }, "Keep picked values")));
+          "aria-label": t("conflict-apply-named", { label: name }),
+          "aria-describedby": res === null ? `hint-${c.id}` : null,
+          onclick: () => { if (res) { refocus = index; void resolve(c.id, res); } },
+        }, t("conflict-apply")),
+        del || res !== null ? null : h("span", { class: "muted small", id: `hint-${c.id}` }, t("conflict-apply-hint"))));
   }
 
   function renderBulk() {
     clear(bulk);
     if (total() < 2) return;
     const ids = selected.size ? [...selected] : null;
-    const what = ids ? plural(ids.length, "selected", "selected") : `all ${total().toLocaleString()}`;
+    const n = ids ? ids.length : total();
+    const which = ids ? "selected" : "all";
     bulk.append(
-      h("button", { "data-testid": "bulk-mine", disabled: busy, onclick: () => void resolveAll("local", ids) }, `Keep mine for ${what}`),
-      h("button", { "data-testid": "bulk-theirs", disabled: busy, onclick: () => void resolveAll("remote", ids) }, `Keep theirs for ${what}`));
+      h("button", { "data-testid": "bulk-mine", disabled: busy, onclick: () => void resolveAll("local", ids) }, t("conflicts-bulk-mine", { n, which })),
+      h("button", { "data-testid": "bulk-theirs", disabled: busy, onclick: () => void resolveAll("remote", ids) }, t("conflicts-bulk-theirs", { n, which })));
   }
 
   function render() {
-    clear(list);
-    if (items.length === 0) list.append(h("p", { class: "empty", "data-testid": "conflicts-empty" }, "No conflicts. Nothing needs your decision."));
-    list.append(...items.map(card));
-    const hidden = total() - items.length;
-    const atCap = items.length >= CONFLICTS_MAX;
-    more.textContent = `Show more (${hidden.toLocaleString()} not shown)`;
-    more.classList.toggle("hidden", hidden <= 0 || atCap);
-    capped.textContent = `Showing the oldest ${items.length.toLocaleString()} of ${total().toLocaleString()}: `
-      + "settle some, or keep one side for all, to see the rest.";
-    capped.classList.toggle("hidden", hidden <= 0 || !atCap);
-    renderBulk();
+    keepFocus(el, () => {
+      clear(list);
+      if (items.length === 0) list.append(h("p", { class: "empty", "data-testid": "conflicts-empty" }, t("conflicts-empty")));
+      list.append(...items.map(card));
+      const hidden = total() - items.length;
+      const atCap = items.length >= CONFLICTS_MAX;
+      more.textContent = t("conflicts-show-more", { n: hidden });
+      more.classList.toggle("hidden", hidden <= 0 || atCap);
+      capped.textContent = t("conflicts-capped", { shown: items.length, total: total() });
+      capped.classList.toggle("hidden", hidden <= 0 || !atCap);
+      renderBulk();
+    }, () => heading);
+    if (refocus !== null && !busy) {
+      const at = refocus;
+      refocus = null;
+      focusAfterRemoval([...list.querySelectorAll<HTMLElement>("[data-testid=conflict]")], at, "[data-testid=keep-mine]", heading);
+    }
   }
 
   async function resolve(id: string, r: Parameters<typeof api.resolve>[1]) {
@@ -121,18 +146,20 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
     try {
       await api.resolve(id, r);
       picks.delete(id); selected.delete(id);
-      ctx.toast("Resolved; uploading your choice");
+      ctx.toast(t("toast-resolved"));
     } catch (e) { ctx.toast(errorText(e), "error"); }
     busy = false;
     await reload();
   }
 
   async function resolveAll(side: Side, ids: string[] | null) {
+    // The bulk buttons may go with the cards: the first card left, or the heading, takes the focus.
+    if (bulk.contains(el.ownerDocument.activeElement)) refocus = 0;
     busy = true; render();
     try {
       const n = await api.resolveAll(side, ids);
       selected.clear();
-      ctx.toast(`${plural(n, "conflict", "conflicts")} resolved`);
+      ctx.toast(t("toast-resolved-n", { n }));
     } catch (e) { ctx.toast(errorText(e), "error"); }
     busy = false;
     await reload();
@@ -148,10 +175,11 @@ export function conflicts(ctx: Ctx, page = CONFLICTS_PAGE): View {
     render();
   }
 
-  void reload();
+  const ready = reload();
   let last = -1;
   return {
     el,
+    ready,
     refresh() {
       const n = ctx.status().conflicts;
       if (n !== last && !busy) { last = n; void reload(); }

@@ -5,68 +5,93 @@ import { api, errorText } from "../api";
 import type { ResolutionEntry } from "../bindings/ResolutionEntry";
 import type { SyncRun } from "../bindings/SyncRun";
 import type { Ctx, View } from "../ctx";
-import { clear, h } from "../dom";
-import { clock, value } from "../format";
+import { clear, details, h, keepFocus } from "../dom";
+import { clock, dateTime, number, problemWords, value } from "../format";
+import { t } from "../i18n";
 
 export const HISTORY_PAGE = 100;
 /** The most one call returns (the app's limit). */
 export const HISTORY_FETCH_MAX = 1000;
 
-const WINNER: Record<string, string> = { local: "this device's edit kept", remote: "server's edit kept", merged: "merged" };
-
 export function history(ctx: Ctx, page = HISTORY_PAGE): View {
   const el = h("section", { class: "view history", "data-testid": "view-history" });
   const resolutions = h("div", { class: "list" });
-  const older = h("button", { class: "hidden", "data-testid": "history-older", onclick: () => void loadOlder() }, "Show older");
+  const older = h("button", { class: "hidden", "data-testid": "history-older", onclick: () => void loadOlder() }, t("history-older"));
+  const heading = h("h1", { tabindex: -1 }, t("history-title"));
   const runs = h("tbody");
   // What is shown, newest first; `complete`: nothing older exists.
   let entries: ResolutionEntry[] = [];
   let complete = false;
   el.append(
-    h("div", { class: "toolbar" }, h("h1", {}, "History")),
-    h("h2", {}, "Conflicts settled"), resolutions, older,
-    h("h2", {}, "Sync runs"),
-    h("table", { class: "runs", "data-testid": "sync-runs" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Finished"), h("th", {}, "Took"), h("th", {}, "Uploaded"), h("th", {}, "Downloaded"),
-        h("th", {}, "Failed"), h("th", {}, "Conflicts"), h("th", {}, "Result"))),
+    h("div", { class: "toolbar" }, heading),
+    h("h2", { id: "history-settled" }, t("history-settled")), resolutions, older,
+    h("h2", { id: "history-runs" }, t("history-runs")),
+    h("table", { class: "runs", "data-testid": "sync-runs", "aria-labelledby": "history-runs" },
+      h("thead", {}, h("tr", {}, ...["finished", "took", "uploaded", "downloaded", "failed", "conflicts", "result"]
+        .map((c) => h("th", { scope: "col" }, t(`history-col-${c}`))))),
       runs));
 
   function fields(title: string, f: Record<string, unknown> | null) {
     return h("div", { class: "side" }, h("b", {}, title),
-      f ? h("pre", {}, Object.entries(f).map(([k, v]) => `${k}: ${value(v)}`).join("\n")) : h("p", { class: "muted" }, "deleted"));
+      f ? h("pre", {}, Object.entries(f).map(([k, v]) => `${k}: ${value(v)}`).join("\n")) : h("p", { class: "muted" }, t("history-deleted")));
   }
 
+  // A row is its disclosure (the record's sides) and, beside it, never
+  // inside its <summary>, the restore button.
   function entry(r: ResolutionEntry) {
-    return h("details", { class: "resolution", "data-testid": "resolution" },
-      h("summary", {},
-        h("b", {}, `${r.entity} ${r.record_id}`),
-        h("span", { class: "muted" }, ` · ${clock(r.at)} · ${r.policy} · ${WINNER[r.winner] ?? r.winner}`),
-        h("span", { class: "reason" }, ` — ${r.reason}`),
-        r.restorable ? h("button", {
-          class: "restore", "data-testid": "restore",
-          onclick: (e: Event) => { e.preventDefault(); void restore(r.id); },
-        }, "Restore my edit") : null),
-      h("div", { class: "sides3" }, fields("This device", r.local), fields("Server", r.remote), fields("Result", r.result)));
+    const name = r.label || r.record_id;
+    return h("article", { class: "resolution", "data-testid": "resolution", "data-id": r.id },
+      h("details", { "data-testid": "resolution-details" },
+        h("summary", { "data-key": `sum-${r.id}` },
+          h("b", { "data-testid": "resolution-label" }, name),
+          h("span", { class: "muted small" }, ` ${r.entity} ${r.record_id}`),
+          h("span", { class: "muted" }, " · ", h("span", { title: dateTime(r.at) }, clock(r.at)),
+            ` · ${t(`policy-${r.policy}`)} · ${t(`history-winner-${["local", "remote", "merged"].includes(r.winner) ? r.winner : "other"}`, { winner: r.winner })}`),
+          h("span", { class: "reason" }, ` — ${r.reason}`)),
+        h("div", { class: "sides3" }, fields(t("history-side-local"), r.local), fields(t("history-side-remote"), r.remote), fields(t("history-side-result"), r.result))),
+      r.restorable ? h("button", {
+        class: "restore", "data-testid": "restore", "data-key": `restore-${r.id}`,
+        "aria-label": t("history-restore-named", { label: name }),
+        onclick: () => void restore(r.id),
+      }, t("history-restore")) : null);
   }
 
   function run(r: SyncRun) {
     return h("tr", { class: r.error ? "bad" : "" },
-      h("td", {}, clock(r.finished_at)),
-      h("td", {}, `${((r.finished_at - r.started_at) / 1000).toFixed(1)} s`),
-      h("td", {}, r.uploaded.toLocaleString()), h("td", {}, r.downloaded.toLocaleString()),
-      h("td", {}, String(r.failed)), h("td", {}, String(r.conflicts)),
-      h("td", { class: r.error ? "err" : "" }, r.error ?? "ok"));
+      h("td", { title: dateTime(r.finished_at) }, clock(r.finished_at)),
+      h("td", {}, t("history-took", { s: Math.round((r.finished_at - r.started_at) / 100) / 10 })),
+      h("td", {}, number(r.uploaded)), h("td", {}, number(r.downloaded)),
+      h("td", {}, number(r.failed)), h("td", {}, number(r.conflicts)),
+      r.error
+        ? h("td", { class: "err", "data-testid": "run-problem" },
+          h("span", {}, problemWords(r.problem, null)), details(t("details"), r.error))
+        : h("td", {}, t("history-run-ok")));
   }
 
   async function restore(id: number) {
-    try { await api.restore(id); ctx.toast("Your edit is queued again"); } catch (e) { ctx.toast(errorText(e), "error"); }
-    void reload();
+    const button = resolutions.querySelector<HTMLElement>(`[data-key="restore-${id}"]`);
+    const hadFocus = button !== null && button === el.ownerDocument.activeElement;
+    try { await api.restore(id); ctx.toast(t("toast-restored")); } catch (e) { ctx.toast(errorText(e), "error"); }
+    await reload();
+    // The button is gone once restored: the row's disclosure takes the focus.
+    if (hadFocus && !el.contains(el.ownerDocument.activeElement)) {
+      (resolutions.querySelector<HTMLElement>(`[data-key="restore-${id}"]`)
+        ?? resolutions.querySelector<HTMLElement>(`[data-key="sum-${id}"]`) ?? heading).focus();
+    }
   }
 
   function renderResolutions() {
-    clear(resolutions);
-    if (entries.length === 0) resolutions.append(h("p", { class: "empty" }, "No conflicts were settled automatically."));
-    resolutions.append(...entries.map(entry));
+    const open = new Set([...resolutions.querySelectorAll<HTMLElement>("[data-testid=resolution]")]
+      .filter((a) => a.querySelector("details")?.open).map((a) => a.dataset.id));
+    keepFocus(resolutions, () => {
+      clear(resolutions);
+      if (entries.length === 0) resolutions.append(h("p", { class: "empty" }, t("history-empty")));
+      resolutions.append(...entries.map((r) => {
+        const a = entry(r);
+        if (open.has(String(r.id))) a.querySelector("details")!.open = true;
+        return a;
+      }));
+    });
     older.classList.toggle("hidden", complete);
   }
 
@@ -109,14 +134,15 @@ export function history(ctx: Ctx, page = HISTORY_PAGE): View {
       renderResolutions();
       clear(runs);
       runs.append(...ss.map(run));
-      if (ss.length === 0) runs.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No sync runs yet.")));
+      if (ss.length === 0) runs.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, t("history-no-runs"))));
     } catch (e) { ctx.toast(errorText(e), "error"); }
   });
 
-  void reload();
+  const ready = reload();
   let lastSync: number | null = null;
   return {
     el,
+    ready,
     refresh() {
       const s = ctx.status();
       if (s.last_sync_at !== lastSync) { lastSync = s.last_sync_at; void reload(); }

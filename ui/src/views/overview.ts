@@ -1,7 +1,8 @@
 import { api, errorText } from "../api";
 import type { Ctx, View } from "../ctx";
-import { clear, h } from "../dom";
-import { ago, headline, inFuture, picture, plural } from "../format";
+import { clear, details, h } from "../dom";
+import { ago, headline, number, picture, problemWords } from "../format";
+import { t } from "../i18n";
 
 export function overview(ctx: Ctx): View {
   const el = h("section", { class: "view overview", "data-testid": "view-overview" });
@@ -10,22 +11,26 @@ export function overview(ctx: Ctx): View {
     const s = ctx.status();
     const now = Date.now();
     const waiting = s.pending + s.in_flight;
+    // The heading and the buttons are rebuilt on every push: keep the focus.
+    const activeKey = (el.ownerDocument.activeElement as HTMLElement | null)?.dataset?.testid;
+    const hadFocus = el.contains(el.ownerDocument.activeElement);
+    const detailsOpen = el.querySelector<HTMLDetailsElement>("[data-testid=last-error] details")?.open ?? false;
     clear(el);
     const pic = picture(s);
     el.append(
       h("div", { class: `hero ${pic}` },
         h("span", { class: `state-icon ${pic}`, "aria-hidden": "true" }),
         h("div", {},
-          h("h1", { "data-testid": "state-word" }, headline(s)),
+          h("h1", { "data-testid": "state-word", tabindex: -1 }, headline(s)),
           h("p", { class: "muted", "data-testid": "last-sync" },
-            s.last_sync_at ? `Last synced ${ago(now - s.last_sync_at)}` : "Not synced yet",
+            s.last_sync_at ? t("overview-last-synced", { ago: ago(now - s.last_sync_at) }) : t("overview-not-synced"),
             s.server ? ` · ${s.server}` : "",
-            s.user ? ` · signed in as ${s.user}` : ""),
+            s.user ? ` · ${t("overview-signed-in-as", { user: s.user })}` : ""),
         ),
         h("div", { class: "hero-actions" },
-          h("button", { class: "primary", "data-testid": "sync-now", onclick: () => act(api.syncNow(), "Syncing now") }, "Sync now"),
-          h("button", { "data-testid": "pause-toggle", onclick: () => act(api.setPaused(!s.paused), s.paused ? "Resumed" : "Paused") },
-            s.paused ? "Resume" : "Pause"),
+          h("button", { class: "primary", "data-testid": "sync-now", onclick: () => act(api.syncNow(), t("toast-syncing")) }, t("overview-sync-now")),
+          h("button", { "data-testid": "pause-toggle", onclick: () => act(api.setPaused(!s.paused), s.paused ? t("toast-resumed") : t("toast-paused")) },
+            s.paused ? t("overview-resume") : t("overview-pause")),
         ),
       ),
     );
@@ -34,35 +39,49 @@ export function overview(ctx: Ctx): View {
       const bar = h("div", { class: "bar" });
       bar.style.width = `${pct}%`;
       el.append(h("div", { class: "progress", "data-testid": "progress" },
-        h("div", { class: "track" }, bar),
-        h("span", { class: "muted" }, `${s.progress.uploaded.toLocaleString()} of ${s.progress.to_upload.toLocaleString()} uploaded · ${s.progress.downloaded.toLocaleString()} downloaded`)));
+        h("div", {
+          class: "track", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct,
+          "aria-label": t("overview-progress-label"),
+        }, bar),
+        h("span", { class: "muted" }, t("overview-progress", {
+          uploaded: s.progress.uploaded, total: s.progress.to_upload, downloaded: s.progress.downloaded,
+        }))));
     }
     el.append(
       h("div", { class: "cards" },
-        card("Waiting", waiting, "queue", waiting ? "to upload" : "nothing to upload", "count-waiting"),
-        card("Failed", s.failed, "failures", s.failed ? "refused by the server" : "none", "count-failed", s.failed > 0),
-        card("Conflicts", s.conflicts, "conflicts", s.conflicts ? "need your decision" : "none", "count-conflicts", s.conflicts > 0),
+        card(t("overview-card-waiting"), waiting, "queue", waiting ? t("overview-card-waiting-some") : t("overview-card-waiting-none"), "count-waiting"),
+        card(t("overview-card-failed"), s.failed, "failures", s.failed ? t("overview-card-failed-some") : t("overview-card-none"), "count-failed", s.failed > 0),
+        card(t("overview-card-conflicts"), s.conflicts, "conflicts", s.conflicts ? t("overview-card-conflicts-some") : t("overview-card-none"), "count-conflicts", s.conflicts > 0),
       ),
     );
     const notes: HTMLElement[] = [];
-    if (s.state === "needs-sign-in") {
-      notes.push(callout("Your sign-in expired. Your changes are kept; sign in again to keep syncing.", "Sign in", "settings"));
+    // The sign-in callout already says it in plain words: no second one.
+    const signIn = s.state === "needs-sign-in";
+    if (signIn) {
+      const c = callout(t("overview-sign-in-expired"), t("overview-go-sign-in"), "settings");
+      if (s.last_error) {
+        c.dataset.testid = "last-error";
+        c.append(details(t("details"), s.last_error, "details", detailsOpen));
+      }
+      notes.push(c);
     }
-    if (s.conflicts > 0) notes.push(callout(`${plural(s.conflicts, "conflict needs", "conflicts need")} your decision.`, "Resolve", "conflicts"));
-    if (s.failed > 0) notes.push(callout(`${plural(s.failed, "change was", "changes were")} refused by the server.`, "Review", "failures"));
-    if (s.state === "stalled") notes.push(callout(`${plural(waiting, "change is", "changes are")} waiting and nothing moved for a while.`, "Open queue", "queue"));
-    if (s.last_error && s.state !== "idle") {
-      notes.push(h("div", { class: "callout", "data-testid": "last-error" }, h("span", {}, s.last_error),
-        s.next_retry_at ? h("span", { class: "muted" }, ` · retrying ${inFuture(s.next_retry_at - now)}`) : null));
+    if (s.conflicts > 0) notes.push(callout(t("overview-conflicts-need", { n: s.conflicts }), t("overview-go-resolve"), "conflicts"));
+    if (s.failed > 0) notes.push(callout(t("overview-failed-refused", { n: s.failed }), t("overview-go-review"), "failures"));
+    if (s.state === "stalled") notes.push(callout(t("overview-stalled", { n: waiting }), t("overview-go-queue"), "queue"));
+    if (s.last_error && s.state !== "idle" && !signIn) {
+      notes.push(h("div", { class: "callout problem", "data-testid": "last-error" },
+        h("p", { "data-testid": "problem" }, problemWords(s.problem, s.next_retry_at, now)),
+        details(t("details"), s.last_error, "details", detailsOpen)));
     }
-    if (!s.server) notes.push(callout("No server set up yet.", "Settings", "settings"));
+    if (!s.server) notes.push(callout(t("overview-no-server"), t("overview-go-settings"), "settings"));
     el.append(...notes);
+    if (hadFocus && activeKey) el.querySelector<HTMLElement>(`[data-testid="${activeKey}"]`)?.focus();
   }
 
   function card(title: string, n: number, view: "queue" | "failures" | "conflicts", sub: string, testid: string, warn = false) {
     return h("button", { class: `card${warn ? " warn" : ""}`, "data-testid": testid, onclick: () => ctx.go(view) },
       h("span", { class: "card-title" }, title),
-      h("span", { class: "card-n" }, n.toLocaleString()),
+      h("span", { class: "card-n" }, number(n)),
       h("span", { class: "muted" }, sub));
   }
 

@@ -1,0 +1,3 @@
+// The page with mocked commands: the mock first, then the real shell.
+import "./fixtures";
+import "../src/main";
