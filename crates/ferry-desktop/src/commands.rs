@@ -180,14 +180,17 @@ async fn set_server(app: &App, url: String) -> Answer {
 pub fn settings(app: &App) -> Result<Settings, String> {
     let status = app.bridge.status();
     let policies = policy_rows(app.bridge.policies()?, app.bridge.title_fields()?);
+    // One lock, released here: a second `lock()` in the same expression
+    // would wait for the first (its guard lives to the statement's end).
+    let prefs = app.prefs.lock().unwrap().clone();
     Ok(Settings {
         server: status.server,
         user: status.user,
         autostart: app.autostart.is_enabled(),
-        notifications: app.prefs.lock().unwrap().notifications,
+        notifications: prefs.notifications,
         pull_interval_secs: app.bridge.pull_interval().as_secs(),
         policies,
-        language: app.prefs.lock().unwrap().language.clone(),
+        language: prefs.language,
     })
 }
 
@@ -221,7 +224,114 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+
     use super::*;
+    use crate::autostart::Autostart;
+    use crate::engine_bridge::{Bridge, Tokens};
+    use crate::i18n::Locale;
+    use crate::notify::{Notifier, Policy};
+    use crate::prefs::{AppPrefs, PrefsFile};
+    use crate::tray::{Tray, TrayView};
+
+    /// The app as `run` builds it, on a temp data dir, without a window.
+    async fn app(dir: &std::path::Path) -> Arc<App> {
+        let bridge = Bridge::open(dir.join("engine"), Tokens::Memory).unwrap();
+        let (actions, _) = tokio::sync::mpsc::unbounded_channel();
+        let tray = Tray::start(TrayView::new(&bridge.status(), 0, false, Locale::En), actions).await;
+        Arc::new(App {
+            bridge,
+            data_dir: dir.to_path_buf(),
+            demo: true,
+            prefs_file: PrefsFile::new(dir),
+            prefs: Mutex::new(AppPrefs { language: "en".into(), ..AppPrefs::default() }),
+            notifier: Arc::new(Mutex::new(Notifier::new(Policy::default(), Instant::now(), true, Locale::En))),
+            notify_wake: Arc::new(tokio::sync::Notify::new()),
+            autostart: Autostart::new(true, None),
+            tray,
+            tray_dirty: tokio::sync::Notify::new(),
+            window: OnceLock::new(),
+        })
+    }
+
+    async fn call(app: &Arc<App>, req: Request) -> Answer {
+        handle(app.clone(), req).await
+    }
+
+    /// Ends the test process loudly if the test is still running after
+    /// `secs`: a command stuck on a lock taken twice blocks the runtime's
+    /// threads, so the test would hang instead of failing.
+    struct Watchdog(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Watchdog {
+        fn new(what: &'static str, secs: u64) -> Watchdog {
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = done.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(secs));
+                if !seen.load(std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("{what}: still running after {secs} s, a deadlock?");
+                    std::process::abort();
+                }
+            });
+            Watchdog(done)
+        }
+    }
+
+    impl Drop for Watchdog {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_language_switches_tray_notifications_and_window_at_once() {
+        let _watchdog = Watchdog::new("language switch", 20);
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        crate::spawn_status_forwarder(app.clone());
+        let settings = call(&app, Request::Settings).await.unwrap();
+        assert_eq!(settings["language"], "en");
+        assert_eq!(call(&app, Request::AppInfo).await.unwrap()["locale"], "en");
+
+        call(&app, Request::SetLanguage { language: "nb".into() }).await.unwrap();
+        assert_eq!(call(&app, Request::Settings).await.unwrap()["language"], "nb");
+        assert_eq!(call(&app, Request::AppInfo).await.unwrap()["locale"], "nb");
+        assert_eq!(app.notifier.lock().unwrap().locale, Locale::Nb);
+        assert_eq!(PrefsFile::new(dir.path()).load().language, "nb", "kept for the next start");
+        // The tray redraws in Norwegian without waiting for a status change.
+        let norwegian = async {
+            while app.tray.view().menu.sync_now != "Synkroniser nå" {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), norwegian).await.expect("the tray menu turned Norwegian");
+        assert!(app.tray.view().status_line.contains("synkronisert"), "{}", app.tray.view().status_line);
+
+        let e = call(&app, Request::SetLanguage { language: "de".into() }).await.unwrap_err();
+        assert!(e.contains("unknown language"), "{e}");
+        assert_eq!(call(&app, Request::Settings).await.unwrap()["language"], "nb", "a refused choice changes nothing");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_title_field_shows_in_the_settings_and_goes_back_to_the_default() {
+        let _watchdog = Watchdog::new("title field", 20);
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        let row = |s: &serde_json::Value, entity: &str| {
+            s["policies"].as_array().unwrap().iter().find(|r| r["entity"] == entity).cloned().unwrap()
+        };
+        let set =
+            |field: Option<&str>| Request::SetTitleField { entity: "expense".into(), field: field.map(str::to_string) };
+        call(&app, set(Some(" description "))).await.unwrap();
+        assert_eq!(row(&call(&app, Request::Settings).await.unwrap(), "expense")["title_field"], "description");
+        call(&app, set(Some(""))).await.unwrap();
+        assert!(row(&call(&app, Request::Settings).await.unwrap(), "expense")["title_field"].is_null());
+        call(&app, set(Some("amount"))).await.unwrap();
+        call(&app, set(None)).await.unwrap();
+        assert!(row(&call(&app, Request::Settings).await.unwrap(), "expense")["title_field"].is_null());
+    }
 
     #[test]
     fn policy_rows_carry_title_fields_and_every_entity_once() {
