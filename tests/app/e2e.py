@@ -544,6 +544,12 @@ def run(s, t0):
         check("set_language nb: the tray menu is Norwegian at once", False, e)
     check("the window is told: app_info says nb, settings say nb",
           s.invoke("app_info")["locale"] == "nb" and s.invoke("settings")["language"] == "nb")
+    nav = lambda: s.text('[data-testid="nav-settings"]') or ""  # noqa: E731
+    try:
+        s.wait("the window in Norwegian", lambda: "Innstillinger" in nav(), timeout=10)
+        check("the open window reloads its words in Norwegian (settings-changed push)", True)
+    except TimeoutError as e:
+        check("the open window reloads its words in Norwegian (settings-changed push)", False, e)
     try:
         s.invoke("set_language", {"language": "klingon"})
         check("an unknown language is refused", False)
@@ -552,6 +558,11 @@ def run(s, t0):
     s.invoke("set_language", {"language": "system"})
     m = wait_for("the tray back in English", lambda: (lambda m: m["items"][1]["label"] == english[0] and m)(menu()), timeout=10)
     check("set_language system: back to the system's language", [i["label"] for i in m["items"]][1:] == english, m)
+    try:
+        s.wait("the window in English", lambda: "Settings" in nav(), timeout=10)
+        check("the window is back in English", True)
+    except TimeoutError as e:
+        check("the window is back in English", False, e)
 
     # ---- a title field set from the window shows in the settings
     s.invoke("set_title_field", {"entity": "expense", "field": "description"})
