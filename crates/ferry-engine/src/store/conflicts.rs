@@ -516,6 +516,46 @@ mod tests {
         assert_eq!(s.open_conflict_ids().unwrap(), ["c4", "c3", "c2", "c1", "c0"]);
     }
 
+    /// Conflicts and resolutions are labelled from the record as it is
+    /// here, or once it is gone, from what they kept of it.
+    #[test]
+    fn conflicts_and_resolutions_carry_the_records_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        s.set_title_field("a", Some("n")).unwrap();
+        put(&s, json!({"n": 1}));
+        let remote = server_version(); // {"n": 0}
+        assert_eq!(settle(&s, &remote, s.queue_head("a", "x").unwrap()), Settled::Done(None));
+        assert_eq!(s.history(1).unwrap()[0].label, "0", "the record now: the server's version");
+        let del = WriteOp { entity: "a".into(), record_id: "x".into(), op: Op::Delete, payload: None };
+        s.write(&del, 6, 6).unwrap();
+        s.conn().execute("UPDATE history SET result = NULL", []).unwrap();
+        assert_eq!(s.history(1).unwrap()[0].label, "1", "deleted here: the losing local side");
+
+        put(&s, json!({"n": 5}));
+        let view = ConflictView {
+            id: "c".into(),
+            entity: "a".into(),
+            record_id: "x".into(),
+            label: String::new(),
+            base: None,
+            local: None,
+            remote: json!({"n": 9}).as_object().cloned(),
+            remote_version: 4,
+            local_edited_at: 1,
+            remote_edited_at: 2,
+            remote_edited_by: "b".into(),
+            differing_fields: vec![],
+            detected_at: 1,
+        };
+        s.park_conflict(s.queue_head("a", "x").unwrap(), &view).unwrap();
+        assert_eq!(s.conflict("c").unwrap().label, "5", "the local record");
+        s.write(&del, 7, 7).unwrap();
+        assert_eq!(s.open_conflicts(None, 5).unwrap()[0].label, "9", "deleted here: the server's side");
+        s.set_title_field("a", None).unwrap();
+        assert_eq!(s.conflict("c").unwrap().label, "x", "no title field: the record id");
+    }
+
     #[test]
     fn history_pages_by_id_newest_first() {
         let dir = tempfile::tempdir().unwrap();
