@@ -36,11 +36,12 @@ echo "== front end: type check, unit tests, build"
 echo "== app: Rust tests (bindings up to date, IPC, tray, notifications, commands)"
 cargo test -p ferry-ipc -p ferry-desktop -p ferry-window
 
-echo "== build the app (tray process and window) and the server"
-cargo build -p ferry-desktop -p ferry-window -p ferry-server
+echo "== build the app (tray process and window), the server and the CLI (a second client)"
+cargo build -p ferry-desktop -p ferry-window -p ferry-server -p ferry-cli
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export FERRY_APP="$TARGET_DIR/debug/ferry-app"
 export FERRY_SERVER_BIN="$TARGET_DIR/debug/ferry-server"
+export FERRY_CLI_BIN="$TARGET_DIR/debug/ferry"
 
 echo "== end to end (Xvfb + private D-Bus session)"
 xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- bash "$ROOT/tests/app/session.sh" e2e

@@ -42,6 +42,9 @@ forward! {
     set_notifications => SetNotifications { on: bool };
     set_autostart => SetAutostart { on: bool };
     set_policy => SetPolicy { entity: String, policy: ConflictPolicy };
+    set_language => SetLanguage { language: String };
+    set_title_field => SetTitleField { entity: String, field: Option<String> };
+    save_diagnostics => SaveDiagnostics { include_records: bool };
     login => Login { user: String, password: String };
     logout => Logout {};
 }

@@ -55,6 +55,9 @@ fn main() {
             commands::set_notifications,
             commands::set_autostart,
             commands::set_policy,
+            commands::set_language,
+            commands::set_title_field,
+            commands::save_diagnostics,
             commands::login,
             commands::logout,
         ])

@@ -7,16 +7,21 @@ tauri-driver (+ WebKitWebDriver) on 127.0.0.1:4444. Drives the window
 through WebDriver, the tray through D-Bus, and checks the server's records
 with `ferry-server dump`.
 
-Environment: FERRY_APP (app binary), FERRY_SERVER_BIN, FERRY_DEMO_DIR,
-FERRY_BUS_OUT, SCREENSHOTS (dir), APP_HOME (the app's HOME: autostart
-entries land there, not in the real home).
+Environment: FERRY_APP (app binary), FERRY_SERVER_BIN, FERRY_CLI_BIN (the
+`ferry` command line, a second client), FERRY_DEMO_DIR, FERRY_BUS_OUT,
+SCREENSHOTS (dir), APP_HOME (the app's HOME: autostart entries and the
+diagnostics archive land there, not in the real home).
 """
 import base64
 import http.client
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import urllib.request
 
@@ -24,6 +29,7 @@ WD = "http://127.0.0.1:4444"
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = os.environ["FERRY_APP"]
 SERVER_BIN = os.environ["FERRY_SERVER_BIN"]
+CLI_BIN = os.environ.get("FERRY_CLI_BIN", "")
 DEMO_DIR = os.environ["FERRY_DEMO_DIR"]
 BUS_OUT = os.environ["FERRY_BUS_OUT"]
 SHOTS = os.environ.get("SCREENSHOTS", "")
@@ -132,11 +138,82 @@ class Session:
         self.click(f'[data-testid="nav-{view}"]')
         self.wait(f"view {view}", lambda: self.count(f'[data-testid="view-{view}"]') == 1, timeout=10)
 
+    # ---- the keyboard, as someone who does not use a mouse: real key
+    # ---- events through WebDriver, never .click() or activation by script.
+    use_actions = True
+
+    def press(self, *keys):
+        """Presses each key (down, then up) in order."""
+        if self.use_actions:
+            acts = []
+            for k in keys:
+                acts += [{"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]
+            try:
+                self.s("POST", "/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": acts}]})
+                return
+            except RuntimeError as e:
+                # A driver without the Actions API: type into the focused element instead.
+                print(f"(webdriver actions unavailable: {e}; sending keys to the focused element)", flush=True)
+                self.use_actions = False
+        el = list(self.s("GET", "/element/active").values())[0]
+        self.s("POST", f"/element/{el}/value", {"text": "".join(keys)})
+
+    def chord(self, modifier, key):
+        """Presses key while modifier is held (Ctrl+A)."""
+        if self.use_actions:
+            acts = [{"type": "keyDown", "value": modifier}, {"type": "keyDown", "value": key},
+                    {"type": "keyUp", "value": key}, {"type": "keyUp", "value": modifier}]
+            self.s("POST", "/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": acts}]})
+            self.s("DELETE", "/actions")
+        else:
+            el = list(self.s("GET", "/element/active").values())[0]
+            self.s("POST", f"/element/{el}/value", {"text": modifier + key + KEY_NULL})
+
+    def focused(self, css):
+        return self.js("const a = document.activeElement; return !!a && a.matches(arguments[0]);", css)
+
+    def focus_desc(self):
+        """What has the focus, for failure messages."""
+        return self.js("const a = document.activeElement;"
+                       "return a ? a.outerHTML.slice(0, 160) : null;")
+
+    def tab_to(self, css, limit=400):
+        """Presses Tab until the focused element matches css; the number of
+        presses, or None if it never got there."""
+        for n in range(limit):
+            if self.focused(css):
+                return n
+            self.press(TAB)
+        return limit if self.focused(css) else None
+
+    def key_go(self, view):
+        """Goes to a view with the keyboard: Tab to its navigation entry, Enter."""
+        if self.tab_to(f'[data-testid="nav-{view}"]') is None:
+            raise RuntimeError(f"Tab never reaches nav-{view} (focus: {self.focus_desc()})")
+        self.press(ENTER)
+        self.wait(f"view {view}", lambda: self.count(f'[data-testid="view-{view}"]') == 1, timeout=10)
+
+    def invoke(self, command, args=None):
+        """Calls one of the window's commands as the page does; raises with
+        the app's message when it refuses."""
+        r = self.s("POST", "/execute/async", {
+            "script": "const done = arguments[arguments.length - 1];"
+                      "window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1])"
+                      ".then(v => done({ok: v === undefined ? null : v}), e => done({err: String(e)}));",
+            "args": [command, args or {}]})
+        if "err" in r:
+            raise RuntimeError(f"{command}: {r['err']}")
+        return r["ok"]
+
     def close(self):
         try:
             wd("DELETE", f"/session/{self.id}", timeout=30)
         except Exception as e:  # the app may already be gone after Quit
             print(f"(session end: {e})")
+
+
+# WebDriver's key codes.
+TAB, ENTER, SPACE, BACKSPACE, CONTROL, KEY_NULL, END = "\ue004", "\ue007", "\ue00d", "\ue003", "\ue009", "\ue000", "\ue010"
 
 
 def bus(*args):
@@ -163,6 +240,37 @@ def server_records():
 
 def fields_of(rec):
     return rec.get("data") or rec.get("fields") or {}
+
+
+def second_device_record(entity, rid):
+    """The record as the demo's second device has it: the colleague's own
+    engine and data dir (always online, pulling every 5 s), read-only."""
+    db = sqlite3.connect(f"file:{os.path.join(DEMO_DIR, 'second-device', 'ferry.db')}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute("SELECT data FROM records WHERE entity = ? AND id = ?", (entity, rid)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+    finally:
+        db.close()
+
+
+def cli_client_record(entity, rid):
+    """The record as a client that never saw it has it: the `ferry` command
+    line with a fresh data dir, signed in to the demo server, after one sync."""
+    if not CLI_BIN:
+        raise RuntimeError("FERRY_CLI_BIN is not set")
+    info = json.load(open(os.path.join(DEMO_DIR, "demo.json")))
+    home = tempfile.mkdtemp(prefix="ferry-cli-client-")
+    env = {**os.environ, "FERRY_DATA_DIR": os.path.join(home, "data"), "FERRY_TOKEN_FILE": os.path.join(home, "tokens")}
+
+    def ferry(*args, stdin=None):
+        r = subprocess.run([CLI_BIN, *args], input=stdin, capture_output=True, text=True, timeout=60, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"ferry {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
+        return r.stdout
+    ferry("init", "--server", info["server"])
+    ferry("login", "--user", info["user"], "--password-stdin", stdin="demo-password\n")
+    ferry("sync")
+    return json.loads(ferry("get", entity, rid))
 
 
 def demo_phase():
@@ -302,8 +410,18 @@ def run(s, t0):
         notes = read_notes()
     check("a notification said a conflict needs the user", any("conflict" in n["body"] for n in notes), notes)
 
-    s.click('[data-testid="conflict"][data-record="act-001"] [data-testid="keep-mine"]')
-    s.wait("act-001 resolved", lambda: s.count('[data-testid="conflict"][data-record="act-001"]') == 0, timeout=20)
+    # Keep mine, with the keyboard alone: Tab to the button, Enter.
+    mine = '[data-testid="conflict"][data-record="act-001"] [data-testid="keep-mine"]'
+    presses = s.tab_to(mine)
+    check("keyboard: Tab reaches act-001's Keep mine", presses is not None, s.focus_desc())
+    s.press(ENTER)
+    try:
+        s.wait("act-001 resolved", lambda: s.count('[data-testid="conflict"][data-record="act-001"]') == 0, timeout=20)
+        check("keyboard: Enter on Keep mine resolves the conflict", True, f"{presses} Tab presses")
+    except TimeoutError as e:
+        check("keyboard: Enter on Keep mine resolves the conflict", False, e)
+        s.click(mine)  # so the rest of the test can go on
+        s.wait("act-001 resolved", lambda: s.count('[data-testid="conflict"][data-record="act-001"]') == 0, timeout=20)
     card = '[data-testid="conflict"][data-record="act-002"]'
     differing = s.js("return [...document.querySelectorAll(arguments[0] + ' tr.differs')].map(r => r.dataset.field);", card)
     check("act-002 highlights the differing fields", set(differing) == {"participants", "notes", "date"}, differing)
@@ -345,18 +463,36 @@ def run(s, t0):
     s.shot("history")
     # ---- the sample expense the demo server's rules refuse: its reason,
     # ---- corrected in the window, uploaded
-    s.go("failures")
+    # ---- (with the keyboard alone: Tab, Enter, typing, Space)
+    try:
+        s.key_go("failures")
+        check("keyboard: Tab and Enter open the Failures view", True)
+    except (RuntimeError, TimeoutError) as e:
+        check("keyboard: Tab and Enter open the Failures view", False, e)
+        s.go("failures")
     card = '[data-testid="failure"]'
     s.wait("the refused expense", lambda: s.count(card) == 1, timeout=30)
     reason = s.text(card + ' [data-testid="failure-reason"]') or ""
     check("the refused expense shows the server's reason, naming the field and rule",
           "validation" in reason and "amount" in reason and "exclusiveMinimum" in reason, reason)
     s.shot("failures")
-    s.click(card + ' [data-testid="edit"]')
+    check("keyboard: Tab reaches Edit and send again", s.tab_to(card + ' [data-testid="edit"]') is not None, s.focus_desc())
+    s.press(ENTER)
     s.wait("the correction form", lambda: s.count('[data-testid="edit-form"]') == 1, timeout=10)
-    s.type_into('[data-testid="edit-form"] [data-field="amount"]', "250")
+    amount = '[data-testid="edit-form"] [data-field="amount"]'
+    check("keyboard: Tab reaches the amount field", s.tab_to(amount) is not None, s.focus_desc())
+    s.chord(CONTROL, "a")
+    s.press(BACKSPACE)
+    value = lambda: s.js("return document.querySelector(arguments[0]).value;", amount)  # noqa: E731
+    for _ in range(len(value() or "")):  # a field that did not take Ctrl+A
+        s.press(END)
+        s.press(BACKSPACE)
+    s.press("2", "5", "0")
+    check("keyboard: the amount is typed", value() == "250", value())
     s.shot("failure-correcting")
-    s.click('[data-testid="send-corrected"]')
+    check("keyboard: Tab reaches Send corrected change",
+          s.tab_to('[data-testid="send-corrected"]') is not None, s.focus_desc())
+    s.press(SPACE)
     try:
         fixed = s.wait("the corrected expense on the server",
                        lambda: (lambda r: r and fields_of(r).get("amount") == 250 and r)(server_records().get(("expense", "exp-013"))),
@@ -366,6 +502,22 @@ def run(s, t0):
         check("the corrected expense reached the server", False, e)
     s.wait("no failures left", lambda: s.count('[data-testid="failures-empty"]') == 1, timeout=20)
     check("the Failures view is empty after the correction", True)
+
+    # ---- the correction is visible on other clients: the demo's second
+    # ---- device, and a `ferry` command line that signs in afresh
+    try:
+        other = wait_for("the second device to pull the corrected expense",
+                         lambda: (lambda r: r and r.get("amount") == 250 and r)(second_device_record("expense", "exp-013")),
+                         timeout=30)
+        check("the demo's second device has the corrected expense", other.get("description") == "Taxi to the hospital visit", other)
+    except TimeoutError as e:
+        check("the demo's second device has the corrected expense", False, e)
+    try:
+        got = cli_client_record("expense", "exp-013")
+        check("a fresh `ferry` client signed in to the server gets the corrected expense",
+              got.get("amount") == 250 and got.get("description") == "Taxi to the hospital visit", got)
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+        check("a fresh `ferry` client signed in to the server gets the corrected expense", False, e)
     s.go("settings")
     s.wait("settings", lambda: s.count('[data-testid="policy-activity"]') == 1, timeout=10)
     check("settings shows the activity policy as manual",
@@ -376,6 +528,63 @@ def run(s, t0):
     s.shot("overview")
     m = wait_for("the tray to say synced", lambda: (lambda m: m["picture"] == "synced" and m)(menu()), timeout=10)
     check("tray picture says synced when all is done", m["picture"] == "synced" and m["status"] == "Active", m["picture"])
+
+    # ---- the language: Norwegian at once in the tray, the window told
+    english = ["Sync now", "Pause", "Open Ferry", "Start at login", "Quit Ferry"]
+    norwegian = ["Synkroniser nå", "Sett på pause", "Åpne Ferry", "Start ved innlogging", "Avslutt Ferry"]
+    check("the app speaks English by default here (LANG=C.UTF-8)", s.invoke("app_info")["locale"] == "en")
+    s.invoke("set_language", {"language": "nb"})
+    try:
+        m = wait_for("a Norwegian tray", lambda: (lambda m: m["items"][1]["label"] == norwegian[0] and m)(menu()), timeout=10)
+        labels = [i["label"] for i in m["items"]]
+        check("set_language nb: the tray menu is Norwegian at once", labels[1:] == norwegian, labels)
+        check("set_language nb: so are the status line and tooltip",
+              "synkronisert" in labels[0] and "synkronisert" in (m["tooltip"] or ""), (labels[0], m["tooltip"]))
+    except TimeoutError as e:
+        check("set_language nb: the tray menu is Norwegian at once", False, e)
+    check("the window is told: app_info says nb, settings say nb",
+          s.invoke("app_info")["locale"] == "nb" and s.invoke("settings")["language"] == "nb")
+    nav = lambda: s.text('[data-testid="nav-settings"]') or ""  # noqa: E731
+    try:
+        s.wait("the window in Norwegian", lambda: "Innstillinger" in nav(), timeout=10)
+        check("the open window reloads its words in Norwegian (settings-changed push)", True)
+    except TimeoutError as e:
+        check("the open window reloads its words in Norwegian (settings-changed push)", False, e)
+    try:
+        s.invoke("set_language", {"language": "klingon"})
+        check("an unknown language is refused", False)
+    except RuntimeError as e:
+        check("an unknown language is refused", "unknown language" in str(e), e)
+    s.invoke("set_language", {"language": "system"})
+    m = wait_for("the tray back in English", lambda: (lambda m: m["items"][1]["label"] == english[0] and m)(menu()), timeout=10)
+    check("set_language system: back to the system's language", [i["label"] for i in m["items"]][1:] == english, m)
+    try:
+        s.wait("the window in English", lambda: "Settings" in nav(), timeout=10)
+        check("the window is back in English", True)
+    except TimeoutError as e:
+        check("the window is back in English", False, e)
+
+    # ---- a title field set from the window shows in the settings
+    s.invoke("set_title_field", {"entity": "expense", "field": "description"})
+    rows = {r["entity"]: r for r in s.invoke("settings")["policies"]}
+    check("set_title_field: the settings show it", rows["expense"]["title_field"] == "description", rows.get("expense"))
+    s.invoke("set_title_field", {"entity": "expense", "field": None})
+    rows = {r["entity"]: r for r in s.invoke("settings")["policies"]}
+    check("set_title_field null: back to the default rule", rows["expense"]["title_field"] is None, rows.get("expense"))
+
+    # ---- diagnostics: an archive in the download dir (here: home), with the app's log
+    try:
+        path = s.invoke("save_diagnostics", {"includeRecords": False})
+        name = os.path.basename(path or "")
+        check("save_diagnostics names the archive by the time",
+              re.fullmatch(r"ferry-diagnostics-\d{8}-\d{6}(-\d+)?\.tar\.gz", name) is not None, path)
+        check("save_diagnostics writes to the download dir, else home",
+              os.path.dirname(path) in (APP_HOME, os.path.join(APP_HOME, "Downloads")) and os.path.isfile(path), path)
+        with tarfile.open(path, "r:gz") as t:
+            names = t.getnames()
+        check("the diagnostics archive holds the app's log", any("ferry.log" in n for n in names), names)
+    except (RuntimeError, OSError, tarfile.TarError) as e:
+        check("save_diagnostics writes an archive", False, e)
 
     # ---- tray: Pause, Resume, Sync now, status line text
     bus("click", "Pause")

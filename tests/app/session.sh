@@ -12,6 +12,10 @@ WORK=$(mktemp -d /tmp/ferry-app-test.XXXXXX)
 # the real one. The test's own tools keep the real HOME.
 export FERRY_BUS_OUT="$WORK/bus" FERRY_DEMO_DIR="$WORK/demo" APP_HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config"
 export XDG_DATA_HOME="$WORK/data" NO_AT_BRIDGE=1 WEBKIT_DISABLE_COMPOSITING_MODE=1
+# The tests name the tray's items in English: whatever this machine's
+# language, the app starts in English (the test switches to Norwegian itself).
+unset LC_ALL LC_MESSAGES
+export LANG=C.UTF-8
 mkdir -p "$FERRY_BUS_OUT" "$XDG_CONFIG_HOME"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

@@ -5,21 +5,29 @@
 //! Errors cross into the UI as strings: the engine's messages are written for
 //! people and never contain tokens or passwords.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use ferry_engine::{
-    ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, QueueItem, Resolution,
+    ConflictPolicy, ConflictView, EngineEvent, Fields, LocalRecord, MutationState, Problem, QueueItem, Resolution,
     ResolutionEntry, Status, SyncRun, SyncState,
 };
-use ferry_engine::{Engine, EngineConfig, TokenStoreChoice};
+use ferry_engine::{DiagnosticsOptions, Engine, EngineConfig, TokenStoreChoice};
 use tokio::sync::{broadcast, oneshot, watch};
 
 pub type BridgeResult<T> = Result<T, String>;
 
 fn msg<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
+}
+
+/// A writer to the engine's rolling log files in `data_dir` (and the guard
+/// that flushes it), for this long-running process's second log layer.
+pub fn log_file_writer(
+    data_dir: &Path,
+) -> std::io::Result<(tracing_appender::non_blocking::NonBlocking, tracing_appender::non_blocking::WorkerGuard)> {
+    ferry_engine::logs::file_writer(data_dir)
 }
 
 /// Where the engine keeps its tokens.
@@ -154,6 +162,18 @@ impl Bridge {
     }
     pub fn policies(&self) -> BridgeResult<Vec<(String, ConflictPolicy)>> {
         self.engine.policies().map_err(msg)
+    }
+    /// `None`: back to the default rule (`title`, `name`, `description`).
+    pub fn set_title_field(&self, entity: &str, field: Option<&str>) -> BridgeResult<()> {
+        self.engine.set_title_field(entity, field).map_err(msg)
+    }
+    /// Entity → title field, the ones set.
+    pub fn title_fields(&self) -> BridgeResult<Vec<(String, String)>> {
+        self.engine.title_fields().map_err(msg)
+    }
+    /// Writes the diagnostics archive to `to`; answers where it went.
+    pub fn save_diagnostics(&self, to: &Path, include_records: bool) -> BridgeResult<PathBuf> {
+        self.engine.save_diagnostics(to, DiagnosticsOptions { include_records }).map(|r| r.path).map_err(msg)
     }
     /// Sets the server; `Ok(false)`: saved, but not reachable right now.
     pub async fn init(&self, server_url: &str) -> BridgeResult<bool> {

@@ -11,11 +11,15 @@ mod autostart;
 mod commands;
 mod demo;
 mod demo_network;
+mod diagnostics;
 mod engine_bridge;
+mod i18n;
 mod instance;
+mod logging;
 mod memory;
 mod notify;
 mod prefs;
+mod status_line;
 mod tray;
 mod window;
 
@@ -30,6 +34,7 @@ use tokio::sync::Notify;
 
 use autostart::Autostart;
 use engine_bridge::{Bridge, BridgeResult, Tokens};
+use i18n::Locale;
 use prefs::{AppPrefs, PrefsFile};
 use tray::{Tray, TrayAction, TrayView};
 use window::Window;
@@ -68,12 +73,34 @@ impl App {
         Ok(now)
     }
 
+    /// The language the tray, notifications and window speak now.
+    pub fn locale(&self) -> Locale {
+        Locale::for_preference(&self.prefs.lock().unwrap().language)
+    }
+
+    /// Switches the language: the tray redraws, notifications follow, an
+    /// open window reloads its messages.
+    pub fn set_language(&self, language: &str) -> BridgeResult<()> {
+        if !i18n::PREFERENCES.contains(&language) {
+            return Err(format!("unknown language {language:?}: choose one of {}", i18n::PREFERENCES.join(", ")));
+        }
+        self.update_prefs(|p| p.language = language.to_string())?;
+        let locale = self.locale();
+        self.notifier.lock().unwrap().locale = locale;
+        tracing::info!(language, locale = locale.code(), "language changed");
+        self.tray_dirty.notify_one();
+        self.settings_changed();
+        Ok(())
+    }
+
     fn open_window(&self) {
         let Some(w) = self.window.get() else { return };
         if let Err(e) = w.open() {
             tracing::error!("{e}");
-            let body = format!("Ferry keeps syncing, but its window could not open: {e}");
-            tokio::task::spawn_blocking(move || notify::show("Ferry", &body));
+            let locale = self.locale();
+            let title = i18n::tr(locale, "notify-window-failed-title");
+            let body = i18n::tr_args(locale, "notify-window-failed", &[("error", e.to_string().into())]);
+            tokio::task::spawn_blocking(move || notify::show(&title, &body));
         }
     }
 }
@@ -129,10 +156,7 @@ fn now_ms() -> i64 {
 fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     memory::limit_arenas();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    let logs = logging::init();
     let args = parse_args();
     // Two workers: the engine mostly waits on the network and SQLite.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -141,10 +165,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(run(args, t0))
+    rt.block_on(run(args, t0, &logs))
 }
 
-async fn run(args: Args, t0: Instant) -> anyhow::Result<()> {
+async fn run(args: Args, t0: Instant, logs: &logging::Logs) -> anyhow::Result<()> {
     let root = if args.demo { demo::data_root() } else { args.data_dir.clone().unwrap_or_else(default_data_dir) };
     let ask = if args.minimized { instance::Ask::Nothing } else { instance::Ask::Open };
     let listener = match instance::claim(&root, ask).await {
@@ -174,15 +198,19 @@ async fn run(args: Args, t0: Instant) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create the data dir {}", root.display()))?;
     let engine_dir = if args.demo { root.join("this-device") } else { root.clone() };
+    // The engine's data dir: its diagnostics archive collects these logs.
+    logs.open_file(&engine_dir);
     let tokens = if args.demo { Tokens::Memory } else { Tokens::Keyring };
     let bridge = Bridge::open(engine_dir, tokens)?;
     let prefs_file = PrefsFile::new(&root);
     let prefs = prefs_file.load();
     let policy = if args.demo { demo::notify_policy() } else { notify::Policy::default() };
-    let notifier = notify::Notifier::new(policy, Instant::now(), prefs.notifications);
+    let locale = Locale::for_preference(&prefs.language);
+    let notifier = notify::Notifier::new(policy, Instant::now(), prefs.notifications, locale);
     let autostart = Autostart::new(args.demo, if args.demo { None } else { args.data_dir.as_deref() });
 
-    let tray = Tray::start(TrayView::new(&bridge.status(), now_ms(), autostart.is_enabled()), actions.clone()).await;
+    let tray =
+        Tray::start(TrayView::new(&bridge.status(), now_ms(), autostart.is_enabled(), locale), actions.clone()).await;
     tracing::info!(elapsed_ms = t0.elapsed().as_millis() as u64, "tray ready");
 
     let app = Arc::new(App {
@@ -307,7 +335,7 @@ fn spawn_status_forwarder(app: Arc<App>) {
         loop {
             let status = rx.borrow_and_update().clone();
             app.notifier.lock().unwrap().on_status(&status, Instant::now());
-            app.tray.show(TrayView::new(&status, now_ms(), app.autostart.is_enabled())).await;
+            app.tray.show(TrayView::new(&status, now_ms(), app.autostart.is_enabled(), app.locale())).await;
             if let Some(w) = app.window.get() {
                 w.send(HostMessage::Status { status });
             }

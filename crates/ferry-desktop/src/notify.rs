@@ -10,7 +10,10 @@
 
 use std::time::{Duration, Instant};
 
+use fluent_bundle::FluentValue;
+
 use crate::engine_bridge::{EngineEvent, Status, SyncState};
+use crate::i18n::{tr, tr_args, Locale};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -51,41 +54,35 @@ impl Digest {
             && !self.needs_sign_in
     }
 
-    /// Title and body of the one notification for this digest.
-    pub fn message(&self) -> (String, String) {
-        let plural = |n: u64, one: &str, many: &str| {
-            if n == 1 {
-                format!("1 {one}")
-            } else {
-                format!("{n} {many}")
-            }
-        };
+    /// Title and body of the one notification for this digest, in `locale`.
+    pub fn message(&self, locale: Locale) -> (String, String) {
+        let count = |id: &str, n: u64| tr_args(locale, id, &[("count", FluentValue::from(n))]);
         let mut parts = Vec::new();
         if self.needs_sign_in {
-            parts.push("Sign in again to keep syncing; your changes are kept.".to_string());
+            parts.push(tr(locale, "notify-sign-in"));
         }
         if self.conflicts > 0 {
-            parts.push(format!("{} to resolve.", plural(self.conflicts, "conflict", "conflicts")));
+            parts.push(count("notify-conflicts", self.conflicts));
         }
         if self.failed > 0 {
-            parts.push(format!("{} refused by the server.", plural(self.failed, "change was", "changes were")));
+            parts.push(count("notify-failed", self.failed));
         }
         if let Some(n) = self.stalled_pending {
-            parts.push(format!("{} waiting and not moving.", plural(n, "change", "changes")));
+            parts.push(count("notify-stalled", n));
         }
         if self.uploaded_after_offline > 0 {
-            parts.push(format!("Back online: {} uploaded.", plural(self.uploaded_after_offline, "change", "changes")));
+            parts.push(count("notify-back-online", self.uploaded_after_offline));
         }
         let title = if self.needs_sign_in {
-            "Ferry: sign-in needed"
+            "notify-title-sign-in"
         } else if self.conflicts > 0 || self.failed > 0 {
-            "Ferry needs your decision"
+            "notify-title-decision"
         } else if self.stalled_pending.is_some() {
-            "Ferry: sync stalled"
+            "notify-title-stalled"
         } else {
-            "Ferry: all changes uploaded"
+            "notify-title-uploaded"
         };
-        (title.to_string(), parts.join(" "))
+        (tr(locale, title), parts.join(" "))
     }
 }
 
@@ -99,11 +96,14 @@ pub struct Notifier {
     last_sent: Option<Instant>,
     digest: Digest,
     pub enabled: bool,
+    /// The language notifications are written in; follows the preference.
+    pub locale: Locale,
 }
 
 impl Notifier {
-    pub fn new(policy: Policy, now: Instant, enabled: bool) -> Self {
+    pub fn new(policy: Policy, now: Instant, enabled: bool, locale: Locale) -> Self {
         Notifier {
+            locale,
             policy,
             started: now,
             reconnected: None,
@@ -191,7 +191,7 @@ impl Notifier {
             return None;
         }
         self.last_sent = Some(now);
-        Some(d.message())
+        Some(d.message(self.locale))
     }
 
     pub fn set_enabled(&mut self, on: bool) {
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn quiet_after_start_then_one_summary() {
         let t0 = Instant::now();
-        let mut n = Notifier::new(policy(), t0, true);
+        let mut n = Notifier::new(policy(), t0, true, Locale::En);
         for _ in 0..5 {
             n.on_event(&conflict(), t0 + s(1));
         }
@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn never_one_per_cycle() {
         let t0 = Instant::now();
-        let mut n = Notifier::new(policy(), t0, true);
+        let mut n = Notifier::new(policy(), t0, true, Locale::En);
         let mut shown = 0;
         // A failure every 10 s for 10 minutes: at most one notification per min_gap.
         for i in 0..60 {
@@ -292,7 +292,7 @@ mod tests {
         // In the order it really happens: offline, back (the backlog starts
         // uploading), a conflict turns up mid-upload, the upload ends.
         let t0 = Instant::now();
-        let mut n = Notifier::new(policy(), t0, true);
+        let mut n = Notifier::new(policy(), t0, true, Locale::En);
         let t = t0 + s(100);
         n.on_event(&EngineEvent::WentOffline { reason: "no route".into() }, t - s(60));
         n.on_status(&state(SyncState::Offline), t - s(60));
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn what_the_user_dealt_with_meanwhile_is_left_out() {
         let t0 = Instant::now();
-        let mut n = Notifier::new(policy(), t0, true);
+        let mut n = Notifier::new(policy(), t0, true, Locale::En);
         n.on_event(&conflict(), t0 + s(1));
         n.on_event(&conflict(), t0 + s(1));
         // One of the two resolved during the quiet period.
@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn ordinary_cycles_and_offline_say_nothing() {
         let t0 = Instant::now();
-        let mut n = Notifier::new(policy(), t0, true);
+        let mut n = Notifier::new(policy(), t0, true, Locale::En);
         n.on_event(&EngineEvent::WentOffline { reason: "x".into() }, t0 + s(40));
         n.on_event(&EngineEvent::SyncCompleted { uploaded: 3, downloaded: 2, after_offline: false }, t0 + s(50));
         assert!(n.due_at().is_none());
@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn disabled_drops_everything() {
         let t0 = Instant::now();
-        let mut n = Notifier::new(policy(), t0, true);
+        let mut n = Notifier::new(policy(), t0, true, Locale::En);
         n.on_event(&conflict(), t0);
         n.set_enabled(false);
         n.on_event(&conflict(), t0 + s(1));
@@ -347,10 +347,32 @@ mod tests {
     #[test]
     fn sign_in_title_wins() {
         let mut d = Digest { needs_sign_in: true, conflicts: 2, ..Default::default() };
-        assert_eq!(d.message().0, "Ferry: sign-in needed");
+        assert_eq!(d.message(Locale::En).0, "Ferry: sign-in needed");
         d.needs_sign_in = false;
         d.conflicts = 0;
         d.stalled_pending = Some(7);
-        assert_eq!(d.message(), ("Ferry: sync stalled".into(), "7 changes waiting and not moving.".into()));
+        assert_eq!(d.message(Locale::En), ("Ferry: sync stalled".into(), "7 changes waiting and not moving.".into()));
+    }
+
+    #[test]
+    fn norwegian_notifications() {
+        let d = Digest { conflicts: 1, failed: 2, uploaded_after_offline: 40, ..Default::default() };
+        let (title, body) = d.message(Locale::Nb);
+        assert_eq!(title, "Ferry trenger en avgjørelse fra deg");
+        assert_eq!(
+            body,
+            "1 konflikt må løses. 2 endringer ble avvist av serveren. Tilkoblet igjen: 40 endringer er lastet opp."
+        );
+        let d = Digest { needs_sign_in: true, stalled_pending: Some(1), ..Default::default() };
+        let (title, body) = d.message(Locale::Nb);
+        assert_eq!(title, "Ferry: du må logge inn");
+        assert!(body.ends_with("1 endring venter og kommer ikke videre."), "{body}");
+        // The notifier writes in the language it is set to.
+        let t0 = Instant::now();
+        let mut n = Notifier::new(policy(), t0, true, Locale::En);
+        n.locale = Locale::Nb;
+        n.on_event(&conflict(), t0 + s(1));
+        let (_, body) = n.take(t0 + s(40), &needing(1, 0)).unwrap();
+        assert_eq!(body, "1 konflikt må løses.");
     }
 }

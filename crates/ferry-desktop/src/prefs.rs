@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct AppPrefs {
     pub notifications: bool,
+    /// `"system"` (follow LC_ALL/LC_MESSAGES/LANG), `"nb"` or `"en"`.
+    pub language: String,
 }
 
 impl Default for AppPrefs {
     fn default() -> Self {
-        AppPrefs { notifications: true }
+        AppPrefs { notifications: true, language: "system".into() }
     }
 }
 
@@ -48,11 +50,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = PrefsFile::new(dir.path());
         assert_eq!(f.load(), AppPrefs::default());
-        let p = AppPrefs { notifications: false };
+        let p = AppPrefs { notifications: false, language: "nb".into() };
         f.save(&p).unwrap();
         assert_eq!(f.load(), p);
         // Unknown or missing fields fall back to defaults.
         std::fs::write(dir.path().join("app-settings.json"), r#"{"old":1}"#).unwrap();
         assert_eq!(f.load(), AppPrefs::default());
+        // A file from before the language preference keeps its settings.
+        std::fs::write(dir.path().join("app-settings.json"), r#"{"notifications":false}"#).unwrap();
+        assert_eq!(f.load(), AppPrefs { notifications: false, language: "system".into() });
     }
 }

@@ -5,12 +5,16 @@
 //! picture and the menu, and — unlike libappindicator — delivers left
 //! clicks, which open the window. Panels do not reliably show tooltips, so
 //! the menu's first, disabled line carries the status ("3 waiting ·
-//! 1 conflict · synced 2 min ago").
+//! 1 conflict · synced 2 min ago"). Every word is in the user's language
+//! (`i18n`), so a change of language is a new `TrayView`.
 
 use std::sync::Mutex;
 
 use ferry_engine::{Status, SyncState};
 use tokio::sync::mpsc::UnboundedSender;
+
+use crate::i18n::{tr, Locale};
+use crate::status_line::status_line;
 
 /// What the tray picture says, one of five.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,15 +92,42 @@ pub struct TrayView {
     pub status_line: String,
     pub paused: bool,
     pub autostart: bool,
+    pub menu: MenuText,
+}
+
+/// The menu's and tooltip's words, in one language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuText {
+    pub title: String,
+    pub sync_now: String,
+    /// "Pause", or "Resume" while paused.
+    pub pause_or_resume: String,
+    pub open: String,
+    pub start_at_login: String,
+    pub quit: String,
+}
+
+impl MenuText {
+    pub fn new(locale: Locale, paused: bool) -> MenuText {
+        MenuText {
+            title: tr(locale, "tray-title"),
+            sync_now: tr(locale, "tray-sync-now"),
+            pause_or_resume: tr(locale, if paused { "tray-resume" } else { "tray-pause" }),
+            open: tr(locale, "tray-open"),
+            start_at_login: tr(locale, "tray-start-at-login"),
+            quit: tr(locale, "tray-quit"),
+        }
+    }
 }
 
 impl TrayView {
-    pub fn new(status: &Status, now_ms: i64, autostart: bool) -> TrayView {
+    pub fn new(status: &Status, now_ms: i64, autostart: bool, locale: Locale) -> TrayView {
         TrayView {
             picture: Picture::for_status(status),
-            status_line: status.summary(now_ms),
+            status_line: status_line(status, now_ms, locale),
             paused: status.paused,
             autostart,
+            menu: MenuText::new(locale, status.paused),
         }
     }
 }
@@ -186,7 +217,7 @@ mod sni {
         }
 
         fn title(&self) -> String {
-            "Ferry".into()
+            self.view.menu.title.clone()
         }
 
         fn status(&self) -> ksni::Status {
@@ -207,7 +238,11 @@ mod sni {
         }
 
         fn tool_tip(&self) -> ksni::ToolTip {
-            ksni::ToolTip { title: "Ferry".into(), description: self.view.status_line.clone(), ..Default::default() }
+            ksni::ToolTip {
+                title: self.view.menu.title.clone(),
+                description: self.view.status_line.clone(),
+                ..Default::default()
+            }
         }
 
         fn activate(&mut self, _x: i32, _y: i32) {
@@ -215,22 +250,23 @@ mod sni {
         }
 
         fn menu(&self) -> Vec<MenuItem<Self>> {
+            let text = &self.view.menu;
             vec![
                 StandardItem { label: self.view.status_line.clone(), enabled: false, ..Default::default() }.into(),
                 MenuItem::Separator,
-                Self::item("Sync now", TrayAction::SyncNow),
-                Self::item(if self.view.paused { "Resume" } else { "Pause" }, TrayAction::TogglePause),
-                Self::item("Open Ferry", TrayAction::Open),
+                Self::item(&text.sync_now, TrayAction::SyncNow),
+                Self::item(&text.pause_or_resume, TrayAction::TogglePause),
+                Self::item(&text.open, TrayAction::Open),
                 MenuItem::Separator,
                 CheckmarkItem {
-                    label: "Start at login".into(),
+                    label: text.start_at_login.clone(),
                     checked: self.view.autostart,
                     activate: Box::new(|t: &mut Self| t.send(TrayAction::ToggleAutostart)),
                     ..Default::default()
                 }
                 .into(),
                 MenuItem::Separator,
-                Self::item("Quit Ferry", TrayAction::Quit),
+                Self::item(&text.quit, TrayAction::Quit),
             ]
         }
 
@@ -323,6 +359,7 @@ pub(crate) mod tests {
             conflicts: 0,
             last_sync_at: None,
             last_error: None,
+            problem: None,
             next_retry_at: None,
             progress: None,
             server: None,
@@ -409,7 +446,7 @@ pub(crate) mod tests {
         let mut s = status(SyncState::Idle);
         s.pending = 3;
         s.conflicts = 1;
-        let v = TrayView::new(&s, 0, true);
+        let v = TrayView::new(&s, 0, true, Locale::En);
         assert_eq!(v.picture, Picture::Attention);
         assert!(v.status_line.contains("3 waiting"), "{}", v.status_line);
         assert!(v.status_line.contains("1 conflict"), "{}", v.status_line);
@@ -421,7 +458,7 @@ pub(crate) mod tests {
     #[test]
     fn synced_is_said_only_when_nothing_waits() {
         let synced = |s: &Status| {
-            let v = TrayView::new(s, 10_000, false);
+            let v = TrayView::new(s, 10_000, false, Locale::En);
             (v.picture == Picture::Synced, v.status_line.contains("synced just now"))
         };
         let mut s = status(SyncState::Idle);
@@ -437,8 +474,34 @@ pub(crate) mod tests {
         ] {
             let mut t = s.clone();
             change(&mut t);
-            assert_eq!(synced(&t), (false, false), "{t:?}: {}", TrayView::new(&t, 10_000, false).status_line);
-            assert!(TrayView::new(&t, 10_000, false).status_line.ends_with("last sync just now"));
+            assert_eq!(
+                synced(&t),
+                (false, false),
+                "{t:?}: {}",
+                TrayView::new(&t, 10_000, false, Locale::En).status_line
+            );
+            assert!(TrayView::new(&t, 10_000, false, Locale::En).status_line.ends_with("last sync just now"));
         }
+    }
+
+    /// In Norwegian the whole tray is Norwegian: menu, tooltip title, status line.
+    #[test]
+    fn the_norwegian_tray_is_norwegian() {
+        let mut s = status(SyncState::Idle);
+        s.pending = 3;
+        s.conflicts = 1;
+        s.last_sync_at = Some(0);
+        let v = TrayView::new(&s, 120_000, false, Locale::Nb);
+        assert_eq!(v.status_line, "3 venter · 1 konflikt · sist synkronisert for 2 min siden");
+        let m = &v.menu;
+        assert_eq!(
+            [&m.sync_now, &m.pause_or_resume, &m.open, &m.start_at_login, &m.quit],
+            ["Synkroniser nå", "Sett på pause", "Åpne Ferry", "Start ved innlogging", "Avslutt Ferry"]
+        );
+        s.paused = true;
+        assert_eq!(TrayView::new(&s, 120_000, false, Locale::Nb).menu.pause_or_resume, "Fortsett");
+        // A change of language alone is a different view: the tray redraws.
+        assert_ne!(TrayView::new(&s, 120_000, false, Locale::En), TrayView::new(&s, 120_000, false, Locale::Nb));
+        assert_eq!(TrayView::new(&s, 120_000, false, Locale::En).menu.pause_or_resume, "Resume");
     }
 }

@@ -23,6 +23,9 @@ pub const COMMANDS: &[&str] = &[
     "set_notifications",
     "set_autostart",
     "set_policy",
+    "set_language",
+    "set_title_field",
+    "save_diagnostics",
     "login",
     "logout",
 ];

@@ -101,6 +101,22 @@ pub enum Request {
         entity: String,
         policy: ConflictPolicy,
     },
+    /// The language of the window, tray and notifications: `"system"`,
+    /// `"nb"` or `"en"`.
+    SetLanguage {
+        language: String,
+    },
+    /// Which field names an entity's records in lists (`None`: the default
+    /// rule — `title`, `name`, `description`).
+    SetTitleField {
+        entity: String,
+        field: Option<String>,
+    },
+    /// Writes a diagnostics archive for a helper to look at; answers its
+    /// path. Records' contents only when `include_records`.
+    SaveDiagnostics {
+        include_records: bool,
+    },
     Login {
         user: String,
         password: String,
@@ -134,6 +150,9 @@ impl Request {
             Request::SetNotifications { .. } => "set_notifications",
             Request::SetAutostart { .. } => "set_autostart",
             Request::SetPolicy { .. } => "set_policy",
+            Request::SetLanguage { .. } => "set_language",
+            Request::SetTitleField { .. } => "set_title_field",
+            Request::SaveDiagnostics { .. } => "save_diagnostics",
             Request::Login { .. } => "login",
             Request::Logout => "logout",
         }
@@ -169,7 +188,8 @@ pub enum HostMessage {
     Status { status: Status },
     /// Something happened that views may want to reload for.
     Event { event: EngineEvent },
-    /// Server, account, autostart or notification settings changed.
+    /// Server, account, autostart, notification, language or title-field
+    /// settings changed.
     SettingsChanged,
     /// Come to the front ("Open Ferry" while the window is already open).
     Focus,

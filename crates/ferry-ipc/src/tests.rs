@@ -32,6 +32,9 @@ fn samples() -> Vec<Request> {
         Request::SetNotifications { on: false },
         Request::SetAutostart { on: true },
         Request::SetPolicy { entity: "activity".into(), policy: ConflictPolicy::Manual },
+        Request::SetLanguage { language: "nb".into() },
+        Request::SetTitleField { entity: "expense".into(), field: Some("description".into()) },
+        Request::SaveDiagnostics { include_records: false },
         Request::Login { user: "ann".into(), password: "hunter2".into() },
         Request::Logout,
     ]
@@ -101,6 +104,17 @@ fn the_line_format_names_arguments_in_snake_case() {
     .unwrap();
     assert_eq!(wire["args"]["conflict_id"], "c9", "{wire}");
     assert!(wire["args"].get("conflictId").is_none());
+    let c: Call = serde_json::from_value(json!({
+        "id": 6, "command": "save_diagnostics", "args": {"include_records": true}
+    }))
+    .unwrap();
+    assert_eq!(c.request, Request::SaveDiagnostics { include_records: true });
+    // `field: null` is the way back to the default title rule.
+    let c: Call = serde_json::from_value(json!({
+        "id": 7, "command": "set_title_field", "args": {"entity": "expense", "field": null}
+    }))
+    .unwrap();
+    assert_eq!(c.request, Request::SetTitleField { entity: "expense".into(), field: None });
 }
 
 #[test]

@@ -14,6 +14,9 @@ pub struct AppInfo {
     /// Running with `--demo` (own data dir, embedded server).
     pub demo: bool,
     pub data_dir: String,
+    /// The language the window speaks: `"nb"` or `"en"` (the `language`
+    /// setting, or the system's when that is `"system"`).
+    pub locale: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +24,8 @@ pub struct AppInfo {
 pub struct PolicyRow {
     pub entity: String,
     pub policy: ConflictPolicy,
+    /// The field set to name this entity's records, if one is set.
+    pub title_field: Option<String>,
 }
 
 /// Everything the settings view shows.
@@ -35,4 +40,6 @@ pub struct Settings {
     pub pull_interval_secs: u64,
     /// One row per entity type the app knows (set or default policy).
     pub policies: Vec<PolicyRow>,
+    /// The user's choice of language: `"system"`, `"nb"` or `"en"`.
+    pub language: String,
 }

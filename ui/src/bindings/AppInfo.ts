@@ -7,4 +7,9 @@ export type AppInfo = { version: string,
 /**
  * Running with `--demo` (own data dir, embedded server).
  */
-demo: boolean, data_dir: string, locale: string, };
+demo: boolean, data_dir: string, 
+/**
+ * The language the window speaks: `"nb"` or `"en"` (the `language`
+ * setting, or the system's when that is `"system"`).
+ */
+locale: string, };

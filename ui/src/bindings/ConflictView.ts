@@ -3,7 +3,7 @@
 /**
  * An open conflict, parked for the user.
  */
-export type ConflictView = { id: string, entity: string, record_id: string, label: string, 
+export type ConflictView = { id: string, entity: string, record_id: string, 
 /**
  * The record's human label (its title field, else the record id; see
  * [`crate::label`]).

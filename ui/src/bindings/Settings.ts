@@ -8,4 +8,8 @@ export type Settings = { server: string | null, user: string | null, autostart: 
 /**
  * One row per entity type the app knows (set or default policy).
  */
-policies: Array<PolicyRow>, language: string, };
+policies: Array<PolicyRow>, 
+/**
+ * The user's choice of language: `"system"`, `"nb"` or `"en"`.
+ */
+language: string, };

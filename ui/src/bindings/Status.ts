@@ -14,7 +14,7 @@ last_sync_at: number | null,
 /**
  * What went wrong last, for people (cleared by a successful cycle).
  */
-last_error: string | null, problem: Problem | null, 
+last_error: string | null, 
 /**
  * What kind of trouble `last_error` is; `None` exactly when it is.
  */
