@@ -3,7 +3,8 @@
 # packages (webkit2gtk for the app, D-Bus + gnome-keyring for the keyring,
 # Xvfb and WebKitWebDriver for the app's end-to-end tests, PostgreSQL and
 # HAProxy for the server's multi-node tests, systemd-analyze for its unit,
-# lintian, desktop-file-validate and appstreamcli for the packages), the UI's npm
+# lintian, desktop-file-validate and appstreamcli for the packages, Chromium
+# for the page's accessibility check), the UI's npm
 # packages, and tauri-driver. Safe to run again: it only installs what is
 # missing.
 set -euo pipefail
@@ -12,7 +13,7 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 PKGS="build-essential pkg-config curl procps iproute2 util-linux libssl-dev libdbus-1-dev
       libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
       xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 python3
-      postgresql haproxy systemd lintian desktop-file-utils appstream"
+      postgresql haproxy systemd lintian desktop-file-utils appstream chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds every binary once,
 # runs unit and end-to-end tests (real ferry-server, real ferry processes,
-# a real Secret Service for the keyring test), the UI's unit tests, and the
-# desktop app's end-to-end test under Xvfb.
+# a real Secret Service for the keyring test), the UI's unit tests, the
+# page's accessibility check in Chromium, and the desktop app's end-to-end
+# test under Xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -66,6 +67,9 @@ if ! wait "$CLIPPY_PID"; then
   exit 1
 fi
 tail -1 "$CLIPPY_OUT"
+
+echo "== the page's accessibility (axe-core in Chromium: every view, en and nb, light and dark)"
+(cd ui && npm run a11y)
 
 echo "== desktop app: front-end unit tests and end-to-end under Xvfb"
 APP_E2E_SKIP_INSTALL=1 scripts/app-e2e.sh
