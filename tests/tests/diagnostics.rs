@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 /// dir unless records are asked for.
 const SECRET_VALUE: &str = "sk_live_9QwErTy-volunteer-api-key";
 const RECORD_ID: &str = "visit-7f3c2a";
+/// A refused expense: the server's reason quotes its amount, so neither the
+/// log nor the queue may carry that reason without records.
+const REFUSED_ID: &str = "exp-refused-41";
+const REFUSED_AMOUNT: &str = "-157.25";
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
@@ -55,16 +59,22 @@ fn read_json(path: PathBuf) -> Value {
 
 #[test]
 fn the_archive_explains_the_state_without_tokens_or_records() {
-    let server = TestServer::start();
+    let schemas = tempfile::tempdir().unwrap();
+    let expense = json!({"type": "object", "properties": {"amount": {"type": "number", "exclusiveMinimum": 0}}});
+    std::fs::write(schemas.path().join("expense.json"), expense.to_string()).unwrap();
+    let server = TestServer::start_with(&["--schemas", schemas.path().to_str().unwrap()]);
     server.add_user("mentor", "org1", "pw");
     let mut a = Ferry::new();
     a.connect(&server.url(), "mentor", "pw");
     a.put("activity", "synced-1", &json!({"title": "Synced visit", "note": SECRET_VALUE}));
-    // The daemon syncs it and writes its log file in the data dir.
+    let amount: f64 = REFUSED_AMOUNT.parse().unwrap();
+    a.put("expense", REFUSED_ID, &json!({"description": "Taxi", "amount": amount}));
+    // The daemon syncs, the server refuses the expense, and the daemon
+    // writes both in its log file in the data dir.
     a.start_daemon(&[]);
     wait_for(Duration::from_secs(20), "the daemon to sync", || {
         let s = a.status();
-        (s["pending"] == 0 && s["last_sync_at"].is_number()).then_some(())
+        (s["pending"] == 0 && s["failed"] == 1 && s["last_sync_at"].is_number()).then_some(())
     });
     a.stop_daemon();
     // Something still queued, with a secret-looking field.
@@ -97,15 +107,24 @@ fn the_archive_explains_the_state_without_tokens_or_records() {
     assert_eq!(status["user"], "mentor");
     let queue = read_json(unpacked.join("queue.json"));
     assert_eq!(queue["counts"]["pending"], 1, "{queue}");
-    assert_eq!(queue["entries"][0]["entity"], "activity");
+    assert_eq!(queue["counts"]["failed"], 1, "{queue}");
+    let refused = queue["entries"].as_array().unwrap().iter().find(|e| e["entity"] == "expense").unwrap();
+    assert_eq!(refused["state"], "failed");
+    assert_eq!(refused["last_error"], "validation", "only the code of the server's reason: {refused}");
+    let pending = queue["entries"].as_array().unwrap().iter().find(|e| e["entity"] == "activity").unwrap();
+    assert_eq!(pending["state"], "pending");
     let runs = read_json(unpacked.join("sync-runs.json"));
     assert!(!runs.as_array().unwrap().is_empty(), "the daemon's run is there");
 
     for (what, secret) in [("access token", access.as_str()), ("refresh token", refresh.as_str())] {
         assert!(!contains(&raw, secret) && !contains(&gz, secret), "the {what} is in the archive");
     }
-    for record_content in [SECRET_VALUE, RECORD_ID, "Visit to the Hansens", "synced-1"] {
-        assert!(!contains(&raw, record_content), "{record_content} is in the archive without --include-records");
+    for record_content in [SECRET_VALUE, RECORD_ID, "Visit to the Hansens", "synced-1", REFUSED_ID, REFUSED_AMOUNT] {
+        let holding: Vec<String> = files_under(&unpacked)
+            .into_iter()
+            .filter(|f| contains(&std::fs::read(unpacked.join(f)).unwrap(), record_content))
+            .collect();
+        assert!(!contains(&raw, record_content), "{record_content} is in {holding:?} without --include-records");
     }
 
     // With records: their ids, labels and contents, still no token.
@@ -114,7 +133,12 @@ fn the_archive_explains_the_state_without_tokens_or_records() {
     let raw = unpack(&with, &out.join("with"));
     assert!(contains(&raw, SECRET_VALUE) && contains(&raw, RECORD_ID));
     let queue = read_json(out.join("with/queue.json"));
-    assert_eq!(queue["entries"][0]["label"], "Visit to the Hansens");
+    let entries = queue["entries"].as_array().unwrap();
+    let pending = entries.iter().find(|e| e["entity"] == "activity").unwrap();
+    assert_eq!(pending["label"], "Visit to the Hansens");
+    let refused = entries.iter().find(|e| e["entity"] == "expense").unwrap();
+    let reason = refused["last_error"].as_str().unwrap();
+    assert!(reason.starts_with("validation: ") && reason.contains("amount"), "the whole reason with records: {reason}");
     assert_eq!(read_json(out.join("with/manifest.json"))["include_records"], true);
     assert!(!contains(&raw, &access) && !contains(&raw, &refresh), "a token is in the archive with records");
 

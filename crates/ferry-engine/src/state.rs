@@ -117,7 +117,7 @@ impl Inner {
     }
 
     pub fn emit(&self, event: EngineEvent) {
-        tracing::info!(?event, "engine event");
+        log_event(&event);
         // Fails only when nobody listens (no window, no notifier): fine.
         let _ = self.events_tx.send(event);
     }
@@ -208,5 +208,27 @@ impl Inner {
                 false
             }
         });
+    }
+}
+
+/// What the log keeps of an event: its kind, the entity and opaque ids, never
+/// a record id or the server's words about a record (they can quote what the
+/// user typed, and logs go into diagnostics archives, which leave records out
+/// unless asked). Exhaustive, so a new event is a decision here too.
+fn log_event(event: &EngineEvent) {
+    match event {
+        EngineEvent::SyncCompleted { .. }
+        | EngineEvent::WentOffline { .. }
+        | EngineEvent::Stalled { .. }
+        | EngineEvent::NeedsSignIn { .. } => tracing::info!(?event, "engine event"),
+        EngineEvent::ConflictNeedsUser { conflict_id, entity, record_id: _ } => {
+            tracing::info!(conflict = %conflict_id, %entity, "engine event: a conflict waits for the user")
+        }
+        EngineEvent::ConflictAutoResolved { entity, winner, record_id: _ } => {
+            tracing::info!(%entity, %winner, "engine event: a conflict settled by policy")
+        }
+        EngineEvent::MutationFailed { mutation_id, entity, record_id: _, reason: _ } => {
+            tracing::info!(mutation = %mutation_id, %entity, "engine event: the server refused a change")
+        }
     }
 }

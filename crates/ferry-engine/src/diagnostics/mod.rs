@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::model::{ConflictView, QueueItem, ResolutionEntry};
+use crate::model::{ConflictView, MutationState, QueueItem, ResolutionEntry};
 use crate::Engine;
 
 /// What goes into the archive beyond the always-safe metadata.
@@ -129,7 +129,7 @@ fn queue_entry(i: &QueueItem, records: bool) -> Value {
         "state": i.state,
         "attempts": i.attempts,
         "next_attempt_at": i.next_attempt_at,
-        "last_error": i.last_error,
+        "last_error": error_text(i, records),
         "edited_at": i.edited_at,
     });
     if records {
@@ -138,6 +138,17 @@ fn queue_entry(i: &QueueItem, records: bool) -> Value {
         v["payload"] = json!(i.payload);
     }
     v
+}
+
+/// A refused change's error is the server's reason, which may quote the
+/// record ("amount: -150 is less than …"): without records, only its code
+/// (`validation`). Transport errors say nothing of records and stay whole.
+fn error_text(i: &QueueItem, records: bool) -> Option<String> {
+    let text = i.last_error.as_deref()?;
+    if records || i.state != MutationState::Failed {
+        return Some(text.to_owned());
+    }
+    Some(text.split_once(':').map_or(text, |(code, _)| code).to_owned())
 }
 
 fn conflicts(engine: &Engine, records: bool) -> Result<Value> {

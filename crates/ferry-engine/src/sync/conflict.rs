@@ -22,7 +22,7 @@ pub(super) fn settle_conflict_by_policy(inner: &Arc<Inner>, item: &BatchItem, re
         if let Some(settled) = try_settle_by_policy(inner, item, &remote)? {
             return Ok(settled);
         }
-        tracing::info!(entity = %item.mutation.entity, record = %item.mutation.record_id, "record written meanwhile; judging again");
+        tracing::info!(entity = %item.mutation.entity, mutation = %item.mutation.id, "record written meanwhile; judging again");
     }
     Err(crate::error::EngineError::Invalid(format!(
         "{}/{} keeps changing while its conflict is settled; the next sync tries again",
@@ -55,7 +55,7 @@ fn try_settle_by_policy(inner: &Arc<Inner>, item: &BatchItem, remote: &RemoteRec
         Version { value: local.as_ref(), edited_at: local_edited_at, field_edited_at: Some(&local_field_times) },
         Version::whole(remote_value.as_ref(), remote.edited_at),
     );
-    tracing::info!(entity = %m.entity, record = %m.record_id, policy = policy.as_str(), winner = decision.winner(), "conflict");
+    tracing::info!(entity = %m.entity, mutation = %m.id, policy = policy.as_str(), winner = decision.winner(), "conflict");
     let (result, edited_at, restorable) = match &decision {
         Decision::Park => {
             let view = ConflictView {

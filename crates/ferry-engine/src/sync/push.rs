@@ -261,7 +261,7 @@ async fn settle(
             }
             Outcome::Rejected { code, message } => {
                 let reason = format!("{}: {message}", code.as_str());
-                failed.push((item, reason.clone()));
+                failed.push((item, code.as_str(), reason.clone()));
                 settled.push(Settlement::Rejected { item, reason });
             }
             Outcome::Conflict { current } => conflicts.push((item, current)),
@@ -274,8 +274,11 @@ async fn settle(
     inner.store.settle_batch_and_skip(&settled, own)?;
     report.uploaded += applied;
     report.failed += failed.len() as u64;
-    for (item, reason) in failed {
-        tracing::warn!(entity = %item.mutation.entity, record = %item.mutation.record_id, %reason, "mutation rejected");
+    for (item, code, reason) in failed {
+        // The log names the mutation, not the record or the server's words:
+        // both can quote what the user typed, and logs go into diagnostics
+        // archives that leave record contents out unless asked.
+        tracing::warn!(entity = %item.mutation.entity, mutation = %item.mutation.id, code, "mutation rejected");
         emit_failed(inner, item, reason);
     }
     for (item, current) in conflicts {
