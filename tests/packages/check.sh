@@ -71,7 +71,7 @@ kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 echo "ok: installed ferry synced with the installed ferry-server"
 
 echo "== the packaged app: end to end under Xvfb (window, tray, notifications, login entry)"
-FERRY_APP=/usr/bin/ferry-app FERRY_SERVER_BIN=/usr/bin/ferry-server \
+FERRY_APP=/usr/bin/ferry-app FERRY_SERVER_BIN=/usr/bin/ferry-server FERRY_CLI_BIN=/usr/bin/ferry \
   xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- bash "$ROOT/tests/app/session.sh" e2e
 
 echo "== removal leaves nothing behind (users' data dirs are theirs)"
