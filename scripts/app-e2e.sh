@@ -8,7 +8,8 @@
 # D-Bus session (window via tauri-driver/WebKitWebDriver, tray via D-Bus).
 #
 #   scripts/app-e2e.sh                 # everything
-#   SCREENSHOTS=docs/screenshots scripts/app-e2e.sh   # also refresh screenshots
+#   SCREENSHOTS=DIR scripts/app-e2e.sh # also screenshots of the real window into DIR
+#                                      # (docs/screenshots: cd ui && npm run a11y -- --screenshots)
 #   APP_E2E_SKIP_INSTALL=1 ...         # skip apt/npm/cargo installs
 set -euo pipefail
 cd "$(dirname "$0")/.."
