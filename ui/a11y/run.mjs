@@ -8,8 +8,9 @@
 // puppeteer-core never downloads a browser) and a system Chromium
 // (Debian: `apt-get install chromium`; another binary: CHROMIUM=/path).
 //
-// It serves the page with Vite (a11y.html: the real shell and views with
-// the Tauri commands mocked by a11y/fixtures.ts: queued items, a failure
+// It serves the page with Vite (index.html itself, its script swapped for
+// a11y/main.ts: the real shell and views with the Tauri commands mocked by
+// a11y/fixtures.ts: queued items, a failure
 // the server's schema refused, two conflicts, a restorable history entry,
 // a failed sync run, settings) on a free loopback port, visits every view
 // in each language and colour scheme, also with a History row opened, a
@@ -43,13 +44,24 @@ function freePort() {
   });
 }
 
+// index.html as the window loads it, with the mock started before the shell.
+const SHELL = 'src="/src/main.ts"';
+const withMock = {
+  name: "ferry-a11y-mock",
+  transformIndexHtml(html) {
+    if (!html.includes(SHELL)) throw new Error(`index.html no longer loads the shell with ${SHELL}; update a11y/run.mjs`);
+    return html.replace(SHELL, 'src="/a11y/main.ts"');
+  },
+};
+
 const port = await freePort();
 const vite = await createServer({
   root: UI, configFile: join(UI, "vite.config.ts"), logLevel: "warn", clearScreen: false,
+  plugins: [withMock],
   server: { host: "127.0.0.1", port, strictPort: true, hmr: false, fs: { allow: [join(UI, "..")] } },
 });
 await vite.listen();
-const base = `http://127.0.0.1:${port}/a11y.html`;
+const base = `http://127.0.0.1:${port}/index.html`;
 
 const browser = await puppeteer.launch({
   executablePath: CHROMIUM,
